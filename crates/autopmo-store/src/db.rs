@@ -1,0 +1,262 @@
+//! Connecting to the database: pools, SQLite pragmas, health.
+
+use crate::error::{Result, StoreError};
+use crate::uow::UnitOfWork;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which database engine is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// Name for logs and health output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// How to connect.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// `sqlite://…` or `postgres://…` (may hold a password: never logged).
+    pub url: String,
+    /// Largest pool size.
+    pub max_connections: u32,
+    /// How long to wait for a connection.
+    pub acquire_timeout: Duration,
+    /// SQLite busy timeout.
+    pub sqlite_busy_timeout: Duration,
+    /// SQLite `synchronous=FULL` (else `NORMAL`).
+    pub sqlite_synchronous_full: bool,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("url", &"<redacted>")
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreOptions {
+    /// Sensible defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_synchronous_full: true,
+        }
+    }
+}
+
+/// The store: a pool for reads and the way to start a unit of work.
+///
+/// On SQLite the writer is a separate pool of one connection, so writes of
+/// this process queue in memory instead of fighting over the file lock; on
+/// PostgreSQL both are the same pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if needed). Does not migrate.
+    pub async fn connect(options: &StoreOptions) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend =
+            if options.url.starts_with("postgres://") || options.url.starts_with("postgresql://") {
+                Backend::Postgres
+            } else if options.url.starts_with("sqlite:") {
+                Backend::Sqlite
+            } else {
+                return Err(StoreError::Unavailable(
+                    "unsupported database URL scheme".to_owned(),
+                ));
+            };
+        let connect_options = AnyConnectOptions::from_str(&options.url).map_err(|e| {
+            StoreError::Unavailable(format!("invalid database URL: {}", redact_error(&e)))
+        })?;
+        let pragmas = sqlite_pragmas(options);
+        let pool = |max: u32| {
+            let pragmas = pragmas.clone();
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .min_connections(0)
+                .acquire_timeout(options.acquire_timeout)
+                .after_connect(move |conn, _meta| {
+                    let pragmas = pragmas.clone();
+                    Box::pin(async move {
+                        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                            for pragma in pragmas {
+                                conn.execute(sqlx::AssertSqlSafe(pragma)).await?;
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .connect_with(connect_options.clone())
+        };
+        let (read, write) = match backend {
+            Backend::Postgres => {
+                let pool = pool(options.max_connections).await.map_err(connect_error)?;
+                (pool.clone(), pool)
+            }
+            Backend::Sqlite => {
+                // The writer first: it creates the file and switches it to WAL.
+                let write = pool(1).await.map_err(connect_error)?;
+                let read = pool(options.max_connections).await.map_err(connect_error)?;
+                (read, write)
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                backend,
+                read,
+                write,
+            }),
+        })
+    }
+
+    /// The engine in use.
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The pool for reads.
+    pub fn reader(&self) -> &AnyPool {
+        &self.inner.read
+    }
+
+    /// Starts a unit of work: one write transaction.
+    pub async fn begin(&self) -> Result<UnitOfWork> {
+        let tx = match self.inner.backend {
+            // IMMEDIATE takes the write lock up front, so a transaction never
+            // fails half-way when another process holds the file.
+            Backend::Sqlite => self.inner.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.inner.write.begin().await?,
+        };
+        Ok(UnitOfWork::new(tx, self.inner.backend))
+    }
+
+    /// A round trip to the database.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.inner.read).await?;
+        Ok(())
+    }
+
+    /// Runs the engine's own consistency check: SQLite's `integrity_check`
+    /// and `foreign_key_check`; on PostgreSQL, a check that no row points at
+    /// a missing parent. Returns the problems found (empty when sound).
+    pub async fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        match self.inner.backend {
+            Backend::Sqlite => {
+                let rows = sqlx::query("PRAGMA integrity_check")
+                    .fetch_all(&self.inner.write)
+                    .await?;
+                for row in rows {
+                    let line: String = sqlx::Row::try_get(&row, 0)?;
+                    if line != "ok" {
+                        problems.push(line);
+                    }
+                }
+                let rows = sqlx::query("PRAGMA foreign_key_check")
+                    .fetch_all(&self.inner.write)
+                    .await?;
+                problems.extend(rows.iter().map(|_| "foreign key violation".to_owned()));
+            }
+            Backend::Postgres => {
+                const ORPHANS: &[(&str, &str)] = &[
+                    (
+                        "tasks without project",
+                        "SELECT COUNT(*) FROM tasks t WHERE NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = t.project_id)",
+                    ),
+                    (
+                        "members without project",
+                        "SELECT COUNT(*) FROM project_members m WHERE NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = m.project_id)",
+                    ),
+                    (
+                        "costs without project",
+                        "SELECT COUNT(*) FROM cost_entries c WHERE NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = c.project_id)",
+                    ),
+                    (
+                        "projects without owner",
+                        "SELECT COUNT(*) FROM projects p WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = p.owner_id)",
+                    ),
+                ];
+                for (what, sql) in ORPHANS {
+                    let n: i64 = sqlx::query_scalar(*sql).fetch_one(&self.inner.read).await?;
+                    if n != 0 {
+                        problems.push(format!("{n} {what}"));
+                    }
+                }
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Closes the pools, waiting for connections in use.
+    pub async fn close(&self) {
+        self.inner.read.close().await;
+        self.inner.write.close().await;
+    }
+}
+
+fn sqlite_pragmas(options: &StoreOptions) -> Vec<String> {
+    vec![
+        "PRAGMA journal_mode = WAL".to_owned(),
+        "PRAGMA foreign_keys = ON".to_owned(),
+        format!(
+            "PRAGMA busy_timeout = {}",
+            options.sqlite_busy_timeout.as_millis()
+        ),
+        format!(
+            "PRAGMA synchronous = {}",
+            if options.sqlite_synchronous_full {
+                "FULL"
+            } else {
+                "NORMAL"
+            }
+        ),
+    ]
+}
+
+fn connect_error(error: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(format!(
+        "cannot connect to the database: {}",
+        redact_error(&error)
+    ))
+}
+
+/// Driver errors can echo the URL; never let a password through.
+fn redact_error(error: &dyn std::fmt::Display) -> String {
+    let text = error.to_string();
+    if let Some((head, rest)) = text.split_once("://")
+        && let Some((_, tail)) = rest.split_once('@')
+    {
+        return format!("{head}://***@{tail}");
+    }
+    text
+}

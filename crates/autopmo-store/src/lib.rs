@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+
+mod codec;
+mod db;
+mod error;
+mod page;
+mod uow;
+
+pub mod costs;
+pub mod members;
+pub mod migrate;
+pub mod projects;
+pub mod tasks;
+pub mod tokens;
+pub mod users;
+
+pub use db::{Backend, Store, StoreOptions};
+pub use error::{Result, StoreError};
+pub use page::{Cursor, DEFAULT_LIMIT, Direction, ListParams, MAX_LIMIT, Page, SortKey};
+pub use uow::UnitOfWork;
