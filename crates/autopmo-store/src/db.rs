@@ -8,6 +8,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A pooled connection for reads; use it as `&mut *conn`.
+pub type ReadConnection = sqlx::pool::PoolConnection<sqlx::Any>;
+
 /// Which database engine is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -147,6 +150,11 @@ impl Store {
     /// The pool for reads.
     pub fn reader(&self) -> &AnyPool {
         &self.inner.read
+    }
+
+    /// A pooled connection for reads.
+    pub async fn read(&self) -> Result<ReadConnection> {
+        Ok(self.inner.read.acquire().await?)
     }
 
     /// Starts a unit of work: one write transaction.

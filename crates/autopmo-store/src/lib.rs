@@ -14,7 +14,10 @@ pub mod tasks;
 pub mod tokens;
 pub mod users;
 
-pub use db::{Backend, Store, StoreOptions};
+pub use db::{Backend, ReadConnection, Store, StoreOptions};
 pub use error::{Result, StoreError};
 pub use page::{Cursor, DEFAULT_LIMIT, Direction, ListParams, MAX_LIMIT, Page, SortKey};
 pub use uow::UnitOfWork;
+
+/// A database connection: what the query functions take (`uow.conn()` or `&mut *store.read().await?`).
+pub type Connection = sqlx::AnyConnection;

@@ -1,0 +1,263 @@
+//! Projects: create, read, list, update (with `If-Match`), delete.
+
+use super::{finish, money, or_404, parse_id, parse_opt_date};
+use crate::extract::if_match::{IfMatch, OptionalIfMatch, etag_header};
+use crate::extract::json::ValidJson;
+use crate::extract::path::Ids;
+use crate::extract::principal::Principal;
+use crate::extract::query::{ValidQuery, list_params};
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::views::{MoneyView, PageView, ProjectView, nullable};
+use autopmo_domain::{
+    Description, PlannedDates, Project, ProjectId, ProjectName, ProjectStatus, UserId, ValidationErrors,
+};
+use autopmo_store::projects::{self, ProjectFilter, ProjectSort};
+use autopmo_store::{UnitOfWork, users};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(get_project, update_project, delete_project))
+}
+
+/// A new project.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    /// 1–255 characters.
+    name: String,
+    /// Free text, up to 20,000 characters.
+    #[serde(default)]
+    description: String,
+    /// Exact budget.
+    budget: MoneyView,
+    /// Owner's user id; defaults to the caller.
+    owner_id: Option<String>,
+    /// Defaults to `proposed`.
+    status: Option<String>,
+    /// YYYY-MM-DD.
+    planned_start: Option<String>,
+    /// YYYY-MM-DD, not before the start.
+    planned_end: Option<String>,
+}
+
+/// Changes to a project; absent fields stay as they are, `null` clears a date.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    name: Option<String>,
+    description: Option<String>,
+    budget: Option<MoneyView>,
+    owner_id: Option<String>,
+    status: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    planned_start: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    planned_end: Option<Option<String>>,
+}
+
+/// List parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProjectQuery {
+    /// Page size, 1–200 (default 50).
+    limit: Option<u32>,
+    /// From a previous page's `next_cursor`.
+    cursor: Option<String>,
+    /// `created_at`, `updated_at` or `name`; `-` prefix for descending.
+    sort: Option<String>,
+    /// Only this status.
+    status: Option<String>,
+    /// Only projects of this owner (user id).
+    owner: Option<String>,
+}
+
+async fn check_owner(uow: &mut UnitOfWork, owner: UserId) -> Result<(), ApiError> {
+    if users::exists(uow.conn(), owner).await? {
+        Ok(())
+    } else {
+        let mut errors = ValidationErrors::new();
+        errors.push(autopmo_domain::FieldError::new("owner_id", "unknown_user", "no user has this id"));
+        Err(errors.into())
+    }
+}
+
+/// Creates a project.
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProject,
+    security(("bearer" = [])),
+    responses((status = 201, body = ProjectView), (status = 400, description = "Malformed request"),
+        (status = 401, description = "Unauthenticated"), (status = 422, description = "Invalid values")))]
+async fn create_project(
+    State(state): State<AppState>,
+    principal: Principal,
+    ValidJson(body): ValidJson<CreateProject>,
+) -> Result<(StatusCode, HeaderMap, Json<ProjectView>), ApiError> {
+    let mut e = ValidationErrors::new();
+    let name = e.check("name", ProjectName::parse(&body.name));
+    let description = e.check("description", Description::parse(&body.description));
+    let budget = money(&mut e, "budget", &body.budget);
+    let owner_id = match &body.owner_id {
+        Some(raw) => parse_id::<UserId>(&mut e, "owner_id", raw),
+        None => Some(principal.user_id),
+    };
+    let status = match &body.status {
+        Some(raw) => e.check("status", ProjectStatus::parse(raw)),
+        None => Some(ProjectStatus::Proposed),
+    };
+    let start = parse_opt_date(&mut e, "planned_start", body.planned_start.as_deref());
+    let end = parse_opt_date(&mut e, "planned_end", body.planned_end.as_deref());
+    let planned = match (start, end) {
+        (Some(s), Some(en)) => e.check("planned_end", PlannedDates::new(s, en)),
+        _ => None,
+    };
+    let (Some(name), Some(description), Some(budget), Some(owner_id), Some(status), Some(planned)) =
+        (name, description, budget, owner_id, status, planned)
+    else {
+        return Err(e.into());
+    };
+    finish(e)?;
+    let now = state.now();
+    let project = Project {
+        id: ProjectId::new(),
+        name,
+        description,
+        budget,
+        owner_id,
+        status,
+        planned,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let mut uow = state.store.begin().await?;
+    check_owner(&mut uow, owner_id).await?;
+    projects::insert(uow.conn(), &project).await?;
+    uow.commit().await?;
+    Ok((StatusCode::CREATED, etag_header(project.version), Json(project.into())))
+}
+
+/// Lists projects.
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects", params(ProjectQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = PageView<ProjectView>), (status = 400, description = "Invalid parameters"),
+        (status = 401, description = "Unauthenticated")))]
+async fn list_projects(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ValidQuery(q): ValidQuery<ProjectQuery>,
+) -> Result<Json<PageView<ProjectView>>, ApiError> {
+    let sorts = [ProjectSort::CreatedAt, ProjectSort::UpdatedAt, ProjectSort::Name];
+    let params = list_params(q.limit, q.cursor.as_deref(), q.sort.as_deref(), &sorts, ProjectSort::CreatedAt)?;
+    let mut e = ValidationErrors::new();
+    let status = q.status.as_deref().map(|s| e.check("status", ProjectStatus::parse(s)));
+    let owner = q.owner.as_deref().map(|o| parse_id::<UserId>(&mut e, "owner", o));
+    finish(e)?;
+    let filter = ProjectFilter { status: status.flatten(), owner_id: owner.flatten() };
+    let mut conn = state.store.read().await?;
+    let page = projects::list(&mut conn, &filter, &params).await?;
+    Ok(Json(PageView::from_page(page, ProjectView::from)))
+}
+
+/// Reads a project.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}", tag = "projects",
+    params(("project_id" = String, Path, description = "Project id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = ProjectView, headers(("ETag" = String, description = "Version, for If-Match"))),
+        (status = 401, description = "Unauthenticated"), (status = 404, description = "No such project")))]
+async fn get_project(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ids: Ids,
+) -> Result<(HeaderMap, Json<ProjectView>), ApiError> {
+    let id: ProjectId = ids.get("project_id", "project")?;
+    let mut conn = state.store.read().await?;
+    let project = projects::get(&mut conn, id).await.map_err(or_404("project"))?;
+    Ok((etag_header(project.version), Json(project.into())))
+}
+
+/// Updates a project. Needs `If-Match`.
+#[utoipa::path(patch, path = "/api/v1/projects/{project_id}", tag = "projects", request_body = UpdateProject,
+    params(("project_id" = String, Path, description = "Project id"),
+        ("If-Match" = String, Header, description = "ETag from the last read")),
+    security(("bearer" = [])),
+    responses((status = 200, body = ProjectView), (status = 401, description = "Unauthenticated"),
+        (status = 404, description = "No such project"), (status = 412, description = "Changed since read"),
+        (status = 422, description = "Invalid values"), (status = 428, description = "If-Match missing")))]
+async fn update_project(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ids: Ids,
+    IfMatch(version): IfMatch,
+    ValidJson(body): ValidJson<UpdateProject>,
+) -> Result<(HeaderMap, Json<ProjectView>), ApiError> {
+    let id: ProjectId = ids.get("project_id", "project")?;
+    let mut uow = state.store.begin().await?;
+    let mut p = projects::get(uow.conn(), id).await.map_err(or_404("project"))?;
+    if p.version != version {
+        return Err(ApiError::PreconditionFailed { current: p.version });
+    }
+    let mut e = ValidationErrors::new();
+    if let Some(raw) = &body.name {
+        p.name = e.check("name", ProjectName::parse(raw)).unwrap_or(p.name);
+    }
+    if let Some(raw) = &body.description {
+        p.description = e.check("description", Description::parse(raw)).unwrap_or(p.description);
+    }
+    if let Some(m) = &body.budget {
+        p.budget = money(&mut e, "budget", m).unwrap_or(p.budget);
+    }
+    if let Some(raw) = &body.owner_id {
+        p.owner_id = parse_id(&mut e, "owner_id", raw).unwrap_or(p.owner_id);
+    }
+    if let Some(raw) = &body.status {
+        p.status = e.check("status", ProjectStatus::parse(raw)).unwrap_or(p.status);
+    }
+    let start = match &body.planned_start {
+        Some(v) => parse_opt_date(&mut e, "planned_start", v.as_deref()).unwrap_or(p.planned.start),
+        None => p.planned.start,
+    };
+    let end = match &body.planned_end {
+        Some(v) => parse_opt_date(&mut e, "planned_end", v.as_deref()).unwrap_or(p.planned.end),
+        None => p.planned.end,
+    };
+    p.planned = e.check("planned_end", PlannedDates::new(start, end)).unwrap_or(p.planned);
+    finish(e)?;
+    if body.owner_id.is_some() {
+        check_owner(&mut uow, p.owner_id).await?;
+    }
+    p.updated_at = state.now();
+    let saved = projects::update(uow.conn(), &p, version).await.map_err(or_404("project"))?;
+    uow.commit().await?;
+    Ok((etag_header(saved.version), Json(saved.into())))
+}
+
+/// Deletes a project with its members, tasks and costs. `If-Match` is optional.
+#[utoipa::path(delete, path = "/api/v1/projects/{project_id}", tag = "projects",
+    params(("project_id" = String, Path, description = "Project id"),
+        ("If-Match" = Option<String>, Header, description = "ETag from the last read")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Unauthenticated"),
+        (status = 404, description = "No such project"), (status = 412, description = "Changed since read")))]
+async fn delete_project(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ids: Ids,
+    OptionalIfMatch(version): OptionalIfMatch,
+) -> Result<StatusCode, ApiError> {
+    let id: ProjectId = ids.get("project_id", "project")?;
+    let mut uow = state.store.begin().await?;
+    projects::delete(uow.conn(), id, version).await.map_err(or_404("project"))?;
+    uow.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,64 @@
+//! `autopmo serve`.
+
+use super::setup;
+use anyhow::Context;
+use autopmo_config::{Config, LogFormat};
+use autopmo_domain::SystemClock;
+use autopmo_http::{AppState, Limits};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing_subscriber::EnvFilter;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    init_logging(&config)?;
+    let store = setup::connect_and_migrate(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let limits = Limits {
+        max_body_bytes: config.http.max_body_bytes,
+        max_json_depth: config.http.max_json_depth,
+        request_timeout: Duration::from_secs(config.http.request_timeout_secs),
+    };
+    let state = AppState::new(store.clone(), Arc::new(SystemClock), limits);
+    tracing::info!(%addr, backend = store.backend().name(), public_url = %config.effective_public_url(), "AutoPMO listening");
+    eprintln!("AutoPMO listening on http://{addr} ({} database)", store.backend().name());
+    autopmo_http::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&config.log.level)
+        .with_context(|| format!("log.level {:?} is not a valid filter", config.log.level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = match config.log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

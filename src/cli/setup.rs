@@ -1,0 +1,75 @@
+//! Opening the data directory and the database.
+
+use anyhow::Context;
+use autopmo_config::{Config, SqliteSynchronous};
+use autopmo_domain::{Clock, SystemClock};
+use autopmo_store::{Store, StoreOptions, migrate};
+use std::time::Duration;
+
+/// Creates the data directory (mode 0700) if missing, and makes sure an
+/// existing one is not readable by others.
+pub fn data_dir(config: &Config) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    if !dir.exists() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .with_context(|| format!("cannot read the data directory {}", dir.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict the data directory {} to mode 0700", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Connects to the configured database (creating the data directory for SQLite).
+pub async fn connect(config: &Config) -> anyhow::Result<Store> {
+    let url = config.effective_database_url();
+    if !url.is_postgres() {
+        data_dir(config)?;
+    }
+    let options = StoreOptions {
+        url: url.expose().to_owned(),
+        max_connections: config.database.max_connections,
+        acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
+        sqlite_busy_timeout: Duration::from_millis(config.database.sqlite_busy_timeout_ms),
+        sqlite_synchronous_full: config.database.sqlite_synchronous == SqliteSynchronous::Full,
+    };
+    Store::connect(&options).await.with_context(|| format!("database {}", url.redacted()))
+}
+
+/// Connects and migrates, reporting what was applied.
+pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Store> {
+    let store = connect(config).await?;
+    let report = migrate::migrate(&store, SystemClock.now()).await.context("migrating the database")?;
+    if report.applied.is_empty() {
+        tracing::info!(version = report.current, "database schema is current");
+    } else {
+        tracing::info!(applied = ?report.applied, version = report.current, "database schema migrated");
+    }
+    Ok(store)
+}
+
+/// `autopmo migrate`.
+pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
+    let store = connect(config).await?;
+    let report = migrate::migrate(&store, SystemClock.now()).await.context("migrating the database")?;
+    if report.applied.is_empty() {
+        eprintln!("database schema is current (version {})", report.current);
+    } else {
+        let list = report.applied.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        eprintln!("applied migrations {list}; database schema is now at version {}", report.current);
+    }
+    store.close().await;
+    Ok(())
+}
