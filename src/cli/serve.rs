@@ -23,8 +23,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let state = AppState::new(store.clone(), Arc::new(SystemClock), limits);
     tracing::info!(%addr, backend = store.backend().name(), public_url = %config.effective_public_url(), "AutoPMO listening");
-    eprintln!("AutoPMO listening on http://{addr} ({} database)", store.backend().name());
-    autopmo_http::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
+    eprintln!(
+        "AutoPMO listening on http://{addr} ({} database)",
+        store.backend().name()
+    );
+    autopmo_http::serve(listener, state, shutdown_signal())
+        .await
+        .context("serving HTTP")?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -33,7 +38,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&config.log.level)
         .with_context(|| format!("log.level {:?} is not a valid filter", config.log.level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = match config.log.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

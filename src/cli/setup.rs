@@ -15,7 +15,9 @@ pub fn data_dir(config: &Config) -> anyhow::Result<()> {
         builder.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        builder
+            .create(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     }
     #[cfg(unix)]
     {
@@ -25,8 +27,14 @@ pub fn data_dir(config: &Config) -> anyhow::Result<()> {
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("cannot restrict the data directory {} to mode 0700", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(
+                || {
+                    format!(
+                        "cannot restrict the data directory {} to mode 0700",
+                        dir.display()
+                    )
+                },
+            )?;
         }
     }
     Ok(())
@@ -45,13 +53,43 @@ pub async fn connect(config: &Config) -> anyhow::Result<Store> {
         sqlite_busy_timeout: Duration::from_millis(config.database.sqlite_busy_timeout_ms),
         sqlite_synchronous_full: config.database.sqlite_synchronous == SqliteSynchronous::Full,
     };
-    Store::connect(&options).await.with_context(|| format!("database {}", url.redacted()))
+    let store = Store::connect(&options)
+        .await
+        .with_context(|| format!("database {}", url.redacted()))?;
+    if !url.is_postgres() {
+        restrict_sqlite_files(url.expose())?;
+    }
+    Ok(store)
+}
+
+/// The database file and its WAL hold every record: owner-only (0600).
+fn restrict_sqlite_files(url: &str) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or(path);
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{path}{suffix}");
+            if std::path::Path::new(&file).exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("cannot restrict {file} to mode 0600"))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = url;
+    Ok(())
 }
 
 /// Connects and migrates, reporting what was applied.
 pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Store> {
     let store = connect(config).await?;
-    let report = migrate::migrate(&store, SystemClock.now()).await.context("migrating the database")?;
+    let report = migrate::migrate(&store, SystemClock.now())
+        .await
+        .context("migrating the database")?;
     if report.applied.is_empty() {
         tracing::info!(version = report.current, "database schema is current");
     } else {
@@ -63,12 +101,22 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Store> {
 /// `autopmo migrate`.
 pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
     let store = connect(config).await?;
-    let report = migrate::migrate(&store, SystemClock.now()).await.context("migrating the database")?;
+    let report = migrate::migrate(&store, SystemClock.now())
+        .await
+        .context("migrating the database")?;
     if report.applied.is_empty() {
         eprintln!("database schema is current (version {})", report.current);
     } else {
-        let list = report.applied.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        eprintln!("applied migrations {list}; database schema is now at version {}", report.current);
+        let list = report
+            .applied
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        eprintln!(
+            "applied migrations {list}; database schema is now at version {}",
+            report.current
+        );
     }
     store.close().await;
     Ok(())

@@ -18,7 +18,12 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("opaque").build()),
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("opaque")
+                .build(),
+        ),
     );
     api
 }
@@ -26,6 +31,9 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
 /// Serves the prepared JSON.
 pub async fn serve(json: Arc<String>) -> Response {
     let mut response = json.as_str().to_owned().into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

@@ -123,7 +123,9 @@ fn render(
     };
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     response
 }
 
@@ -240,8 +242,12 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => Self::NotFound("resource"),
             StoreError::VersionMismatch { current } => Self::PreconditionFailed { current },
-            StoreError::Duplicate(what) => Self::Conflict(format!("a {what} with that value already exists")),
-            StoreError::Reference(what) => Self::Rule(format!("the referenced {what} does not exist or is still in use")),
+            StoreError::Duplicate(what) => {
+                Self::Conflict(format!("a {what} with that value already exists"))
+            }
+            StoreError::Reference(what) => Self::Rule(format!(
+                "the referenced {what} does not exist or is still in use"
+            )),
             StoreError::Rule(detail) => Self::Rule(detail),
             StoreError::Unavailable(reason) => Self::Unavailable(reason),
             other => Self::Internal(Box::new(other)),

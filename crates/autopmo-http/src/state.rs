@@ -18,7 +18,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, max_json_depth: 32, request_timeout: Duration::from_secs(30) }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_json_depth: 32,
+            request_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -36,13 +40,18 @@ pub struct AppState {
 impl AppState {
     /// A state over `store` with `clock` and `limits`.
     pub fn new(store: Store, clock: Arc<dyn Clock>, limits: Limits) -> Self {
-        Self { store, clock, limits }
+        Self {
+            store,
+            clock,
+            limits,
+        }
     }
 
     /// The current time at the precision the store keeps (microseconds), so
     /// that what a write returns is exactly what a later read returns.
     pub fn now(&self) -> time::OffsetDateTime {
         let now = self.clock.now();
-        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+            .unwrap_or(now)
     }
 }

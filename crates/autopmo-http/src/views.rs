@@ -28,7 +28,10 @@ pub struct MoneyView {
 
 impl From<Money> for MoneyView {
     fn from(m: Money) -> Self {
-        Self { amount: DecimalText(m.amount.to_string_in(m.currency)), currency: m.currency.code().to_owned() }
+        Self {
+            amount: DecimalText(m.amount.to_string_in(m.currency)),
+            currency: m.currency.code().to_owned(),
+        }
     }
 }
 
@@ -56,7 +59,9 @@ impl<'de> Deserialize<'de> for DecimalText {
 
 /// For PATCH bodies: distinguishes an absent field (`None`) from an explicit
 /// `null` (`Some(None)`).
-pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -222,7 +227,11 @@ impl CostView {
             id: c.id.to_string(),
             project_id: c.project_id.to_string(),
             entry_date: day(c.entry_date),
-            amount: Money { amount: c.amount, currency }.into(),
+            amount: Money {
+                amount: c.amount,
+                currency,
+            }
+            .into(),
             category: c.category.as_str().to_owned(),
             note: c.note.as_str().to_owned(),
             created_at: ts(c.created_at),
@@ -277,6 +286,9 @@ pub struct PageView<T: ToSchema> {
 impl<T: ToSchema> PageView<T> {
     /// Maps a store page.
     pub fn from_page<U>(page: autopmo_store::Page<U>, f: impl FnMut(U) -> T) -> Self {
-        Self { items: page.items.into_iter().map(f).collect(), next_cursor: page.next_cursor }
+        Self {
+            items: page.items.into_iter().map(f).collect(),
+            next_cursor: page.next_cursor,
+        }
     }
 }

@@ -30,7 +30,9 @@ pub struct IfMatch(pub i64);
 pub struct OptionalIfMatch(pub Option<i64>);
 
 fn parse(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
     let text = value.to_str().unwrap_or_default().trim();
     let version = text
         .strip_prefix('"')
@@ -39,7 +41,8 @@ fn parse(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         .filter(|v| *v > 0);
     version.map(Some).ok_or_else(|| ApiError::BadRequest {
         kind: "invalid_if_match",
-        detail: "If-Match must be one strong ETag exactly as returned by a read, e.g. \"3\"".to_owned(),
+        detail: "If-Match must be one strong ETag exactly as returned by a read, e.g. \"3\""
+            .to_owned(),
     })
 }
 
@@ -47,7 +50,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parse(&parts.headers)?.map(Self).ok_or(ApiError::PreconditionRequired)
+        parse(&parts.headers)?
+            .map(Self)
+            .ok_or(ApiError::PreconditionRequired)
     }
 }
 

@@ -23,13 +23,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
         let limit = state.limits.max_body_bytes;
-        let body = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| ApiError::PayloadTooLarge { limit })?;
+        let body = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge { limit })?;
         parse(&body, state.limits.max_json_depth).map(Self)
     }
 }
@@ -37,7 +40,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
 /// Parses a JSON document into `T`, refusing nesting deeper than `max_depth`.
 pub fn parse<T: DeserializeOwned>(body: &Bytes, max_depth: usize) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest { kind: "malformed_json", detail: "the body is empty; send a JSON object".to_owned() });
+        return Err(ApiError::BadRequest {
+            kind: "malformed_json",
+            detail: "the body is empty; send a JSON object".to_owned(),
+        });
     }
     if depth(body) > max_depth {
         return Err(ApiError::BadRequest {
@@ -52,9 +58,10 @@ pub fn parse<T: DeserializeOwned>(body: &Bytes, max_depth: usize) -> Result<T, A
                 kind: "invalid_body",
                 detail: format!("the body does not match the expected shape: {e}"),
             },
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::BadRequest { kind: "malformed_json", detail: format!("the body is not valid JSON: {e}") }
-            }
+            Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest {
+                kind: "malformed_json",
+                detail: format!("the body is not valid JSON: {e}"),
+            },
         }
     })
 }

@@ -29,18 +29,29 @@ pub struct Principal {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::Unauthenticated);
         };
         let value = value.to_str().map_err(|_| ApiError::Unauthenticated)?;
-        let Some((scheme, token)) = value.split_once(' ') else { return Err(ApiError::Unauthenticated) };
+        let Some((scheme, token)) = value.split_once(' ') else {
+            return Err(ApiError::Unauthenticated);
+        };
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(ApiError::Unauthenticated);
         }
         let mut conn = state.store.read().await?;
-        let found = autopmo_store::tokens::authenticate(&mut conn, token.trim(), state.now()).await?;
+        let found =
+            autopmo_store::tokens::authenticate(&mut conn, token.trim(), state.now()).await?;
         let (credential_id, user) = found.ok_or(ApiError::Unauthenticated)?;
-        Ok(Self { user_id: user.id, username: user.username, roles: user.roles, credential_id })
+        Ok(Self {
+            user_id: user.id,
+            username: user.username,
+            roles: user.roles,
+            credential_id,
+        })
     }
 }

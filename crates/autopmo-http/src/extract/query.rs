@@ -17,10 +17,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ValidQuery<T> 
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query).map(Self).map_err(|e| ApiError::BadRequest {
-            kind: "invalid_query",
-            detail: format!("invalid query parameters: {e}"),
-        })
+        serde_urlencoded::from_str(query)
+            .map(Self)
+            .map_err(|e| ApiError::BadRequest {
+                kind: "invalid_query",
+                detail: format!("invalid query parameters: {e}"),
+            })
     }
 }
 
@@ -34,7 +36,10 @@ pub fn list_params<S: SortKey>(
 ) -> Result<ListParams<S>, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest { kind: "invalid_query", detail: format!("limit must be from 1 to {MAX_LIMIT}") });
+        return Err(ApiError::BadRequest {
+            kind: "invalid_query",
+            detail: format!("limit must be from 1 to {MAX_LIMIT}"),
+        });
     }
     let (direction, name) = match sort {
         Some(s) => match s.strip_prefix('-') {
@@ -43,13 +48,21 @@ pub fn list_params<S: SortKey>(
         },
         None => (Direction::Asc, default.name()),
     };
-    let sort = sorts.iter().copied().find(|s| s.name() == name).ok_or_else(|| ApiError::BadRequest {
-        kind: "invalid_query",
-        detail: format!(
-            "sort must be one of {} (prefix with '-' for descending)",
-            sorts.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
-        ),
-    })?;
+    let sort = sorts
+        .iter()
+        .copied()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| ApiError::BadRequest {
+            kind: "invalid_query",
+            detail: format!(
+                "sort must be one of {} (prefix with '-' for descending)",
+                sorts
+                    .iter()
+                    .map(|s| s.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
     let cursor = cursor
         .map(|c| {
             Cursor::decode(c).ok_or_else(|| ApiError::BadRequest {
@@ -58,5 +71,10 @@ pub fn list_params<S: SortKey>(
             })
         })
         .transpose()?;
-    Ok(ListParams { limit, cursor, sort, direction })
+    Ok(ListParams {
+        limit,
+        cursor,
+        sort,
+        direction,
+    })
 }

@@ -9,7 +9,10 @@ use crate::extract::query::{ValidQuery, list_params};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::views::{CostView, DecimalText, PageView};
-use autopmo_domain::{Amount, CostCategory, CostEntry, CostEntryId, Currency, FieldError, Note, ProjectId, ValidationErrors};
+use autopmo_domain::{
+    Amount, CostCategory, CostEntry, CostEntryId, Currency, FieldError, Note, ProjectId,
+    ValidationErrors,
+};
 use autopmo_store::costs::{self, CostFilter, CostSort};
 use axum::Json;
 use axum::extract::State;
@@ -69,7 +72,15 @@ pub struct CostQuery {
 
 fn amount(e: &mut ValidationErrors, raw: &DecimalText, currency: Currency) -> Option<Amount> {
     let parsed = Amount::parse(&raw.0, currency).and_then(|a| {
-        if a.minor() > 0 { Ok(a) } else { Err(FieldError::new("amount", "not_positive", "must be greater than zero")) }
+        if a.minor() > 0 {
+            Ok(a)
+        } else {
+            Err(FieldError::new(
+                "amount",
+                "not_positive",
+                "must be greater than zero",
+            ))
+        }
     });
     e.check("amount", parsed)
 }
@@ -90,18 +101,37 @@ async fn create_cost(
     let project = ensure_project(uow.conn(), project_id).await?;
     let currency = project.budget.currency;
     let mut e = ValidationErrors::new();
-    let entry_date = e.check("entry_date", autopmo_domain::work::parse_date(&body.entry_date));
+    let entry_date = e.check(
+        "entry_date",
+        autopmo_domain::work::parse_date(&body.entry_date),
+    );
     let amount = amount(&mut e, &body.amount, currency);
     let category = e.check("category", CostCategory::parse(&body.category));
     let note = e.check("note", Note::parse(&body.note));
-    let (Some(entry_date), Some(amount), Some(category), Some(note)) = (entry_date, amount, category, note) else {
+    let (Some(entry_date), Some(amount), Some(category), Some(note)) =
+        (entry_date, amount, category, note)
+    else {
         return Err(e.into());
     };
     let now = state.now();
-    let entry = CostEntry { id: CostEntryId::new(), project_id, entry_date, amount, category, note, created_at: now, updated_at: now, version: 1 };
+    let entry = CostEntry {
+        id: CostEntryId::new(),
+        project_id,
+        entry_date,
+        amount,
+        category,
+        note,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
     costs::insert(uow.conn(), &entry).await?;
     uow.commit().await?;
-    Ok((StatusCode::CREATED, etag_header(entry.version), Json(CostView::new(entry, currency))))
+    Ok((
+        StatusCode::CREATED,
+        etag_header(entry.version),
+        Json(CostView::new(entry, currency)),
+    ))
 }
 
 /// Lists a project's costs.
@@ -115,27 +145,55 @@ async fn list_costs(
     ValidQuery(q): ValidQuery<CostQuery>,
 ) -> Result<Json<PageView<CostView>>, ApiError> {
     let project_id: ProjectId = ids.get("project_id", "project")?;
-    let params = list_params(q.limit, q.cursor.as_deref(), q.sort.as_deref(), &[CostSort::CreatedAt, CostSort::EntryDate], CostSort::CreatedAt)?;
+    let params = list_params(
+        q.limit,
+        q.cursor.as_deref(),
+        q.sort.as_deref(),
+        &[CostSort::CreatedAt, CostSort::EntryDate],
+        CostSort::CreatedAt,
+    )?;
     let mut e = ValidationErrors::new();
-    let category = q.category.as_deref().map(|c| e.check("category", CostCategory::parse(c)));
+    let category = q
+        .category
+        .as_deref()
+        .map(|c| e.check("category", CostCategory::parse(c)));
     finish(e)?;
     let mut conn = state.store.read().await?;
     let project = ensure_project(&mut conn, project_id).await?;
-    let page = costs::list(&mut conn, project_id, &CostFilter { category: category.flatten() }, &params).await?;
-    Ok(Json(PageView::from_page(page, |c| CostView::new(c, project.budget.currency))))
+    let page = costs::list(
+        &mut conn,
+        project_id,
+        &CostFilter {
+            category: category.flatten(),
+        },
+        &params,
+    )
+    .await?;
+    Ok(Json(PageView::from_page(page, |c| {
+        CostView::new(c, project.budget.currency)
+    })))
 }
 
 /// Reads a cost entry.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/costs/{cost_id}", tag = "costs",
     params(("project_id" = String, Path), ("cost_id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = CostView), (status = 401, description = "Unauthenticated"), (status = 404, description = "No such cost entry")))]
-async fn get_cost(State(state): State<AppState>, _principal: Principal, ids: Ids) -> Result<(HeaderMap, Json<CostView>), ApiError> {
+async fn get_cost(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ids: Ids,
+) -> Result<(HeaderMap, Json<CostView>), ApiError> {
     let project_id: ProjectId = ids.get("project_id", "project")?;
     let id: CostEntryId = ids.get("cost_id", "cost entry")?;
     let mut conn = state.store.read().await?;
     let project = ensure_project(&mut conn, project_id).await?;
-    let entry = costs::get(&mut conn, project_id, id).await.map_err(or_404("cost entry"))?;
-    Ok((etag_header(entry.version), Json(CostView::new(entry, project.budget.currency))))
+    let entry = costs::get(&mut conn, project_id, id)
+        .await
+        .map_err(or_404("cost entry"))?;
+    Ok((
+        etag_header(entry.version),
+        Json(CostView::new(entry, project.budget.currency)),
+    ))
 }
 
 /// Updates a cost entry. Needs `If-Match`.
@@ -154,28 +212,39 @@ async fn update_cost(
     let id: CostEntryId = ids.get("cost_id", "cost entry")?;
     let mut uow = state.store.begin().await?;
     let project = ensure_project(uow.conn(), project_id).await?;
-    let mut c = costs::get(uow.conn(), project_id, id).await.map_err(or_404("cost entry"))?;
+    let mut c = costs::get(uow.conn(), project_id, id)
+        .await
+        .map_err(or_404("cost entry"))?;
     if c.version != version {
         return Err(ApiError::PreconditionFailed { current: c.version });
     }
     let mut e = ValidationErrors::new();
     if let Some(raw) = &body.entry_date {
-        c.entry_date = e.check("entry_date", autopmo_domain::work::parse_date(raw)).unwrap_or(c.entry_date);
+        c.entry_date = e
+            .check("entry_date", autopmo_domain::work::parse_date(raw))
+            .unwrap_or(c.entry_date);
     }
     if let Some(raw) = &body.amount {
         c.amount = amount(&mut e, raw, project.budget.currency).unwrap_or(c.amount);
     }
     if let Some(raw) = &body.category {
-        c.category = e.check("category", CostCategory::parse(raw)).unwrap_or(c.category);
+        c.category = e
+            .check("category", CostCategory::parse(raw))
+            .unwrap_or(c.category);
     }
     if let Some(raw) = &body.note {
         c.note = e.check("note", Note::parse(raw)).unwrap_or(c.note);
     }
     finish(e)?;
     c.updated_at = state.now();
-    let saved = costs::update(uow.conn(), &c, version).await.map_err(or_404("cost entry"))?;
+    let saved = costs::update(uow.conn(), &c, version)
+        .await
+        .map_err(or_404("cost entry"))?;
     uow.commit().await?;
-    Ok((etag_header(saved.version), Json(CostView::new(saved, project.budget.currency))))
+    Ok((
+        etag_header(saved.version),
+        Json(CostView::new(saved, project.budget.currency)),
+    ))
 }
 
 /// Deletes a cost entry. `If-Match` is optional.
@@ -193,7 +262,9 @@ async fn delete_cost(
     let id: CostEntryId = ids.get("cost_id", "cost entry")?;
     let mut uow = state.store.begin().await?;
     ensure_project(uow.conn(), project_id).await?;
-    costs::delete(uow.conn(), project_id, id, version).await.map_err(or_404("cost entry"))?;
+    costs::delete(uow.conn(), project_id, id, version)
+        .await
+        .map_err(or_404("cost entry"))?;
     uow.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,7 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
 /// Health status.
@@ -26,7 +28,10 @@ pub struct Health {
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", schema_version: None })
+    Json(Health {
+        status: "ok",
+        schema_version: None,
+    })
 }
 
 /// The database is reachable and its schema is the one this server expects.
@@ -41,7 +46,12 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
     let version = autopmo_store::migrate::current_version(&state.store).await?;
     let latest = autopmo_store::migrate::latest_version();
     if version != latest {
-        return Err(ApiError::Unavailable(format!("schema at version {version}, expected {latest}")));
+        return Err(ApiError::Unavailable(format!(
+            "schema at version {version}, expected {latest}"
+        )));
     }
-    Ok(Json(Health { status: "ok", schema_version: Some(version) }))
+    Ok(Json(Health {
+        status: "ok",
+        schema_version: Some(version),
+    }))
 }

@@ -68,7 +68,13 @@ async fn list_members(
     ValidQuery(q): ValidQuery<MemberQuery>,
 ) -> Result<Json<PageView<MemberView>>, ApiError> {
     let project: ProjectId = ids.get("project_id", "project")?;
-    let params = list_params(q.limit, q.cursor.as_deref(), q.sort.as_deref(), &[MemberSort::CreatedAt], MemberSort::CreatedAt)?;
+    let params = list_params(
+        q.limit,
+        q.cursor.as_deref(),
+        q.sort.as_deref(),
+        &[MemberSort::CreatedAt],
+        MemberSort::CreatedAt,
+    )?;
     let mut conn = state.store.read().await?;
     ensure_project(&mut conn, project).await?;
     let page = members::list(&mut conn, project, &params).await?;
@@ -90,20 +96,42 @@ async fn add_member(
     let mut e = ValidationErrors::new();
     let user_id = parse_id::<UserId>(&mut e, "user_id", &body.user_id);
     let kind = e.check("kind", MemberKind::parse(&body.kind));
-    let (Some(user_id), Some(kind)) = (user_id, kind) else { return Err(e.into()) };
+    let (Some(user_id), Some(kind)) = (user_id, kind) else {
+        return Err(e.into());
+    };
     let mut uow = state.store.begin().await?;
     ensure_project(uow.conn(), project).await?;
     if !users::exists(uow.conn(), user_id).await? {
-        return Err(ValidationErrors::from(FieldError::new("user_id", "unknown_user", "no user has this id")).into());
+        return Err(ValidationErrors::from(FieldError::new(
+            "user_id",
+            "unknown_user",
+            "no user has this id",
+        ))
+        .into());
     }
     let now = state.now();
-    let member = Member { project_id: project, user_id, kind, created_at: now, updated_at: now, version: 1 };
-    members::insert(uow.conn(), &member).await.map_err(|e| match e {
-        StoreError::Duplicate(_) => ApiError::Conflict("this user is already a member of the project".to_owned()),
-        other => other.into(),
-    })?;
+    let member = Member {
+        project_id: project,
+        user_id,
+        kind,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    members::insert(uow.conn(), &member)
+        .await
+        .map_err(|e| match e {
+            StoreError::Duplicate(_) => {
+                ApiError::Conflict("this user is already a member of the project".to_owned())
+            }
+            other => other.into(),
+        })?;
     uow.commit().await?;
-    Ok((StatusCode::CREATED, etag_header(member.version), Json(member.into())))
+    Ok((
+        StatusCode::CREATED,
+        etag_header(member.version),
+        Json(member.into()),
+    ))
 }
 
 /// Reads one membership.
@@ -119,7 +147,9 @@ async fn get_member(
     let user: UserId = ids.get("user_id", "member")?;
     let mut conn = state.store.read().await?;
     ensure_project(&mut conn, project).await?;
-    let member = members::get(&mut conn, project, user).await.map_err(or_404("member"))?;
+    let member = members::get(&mut conn, project, user)
+        .await
+        .map_err(or_404("member"))?;
     Ok((etag_header(member.version), Json(member.into())))
 }
 
@@ -142,13 +172,19 @@ async fn update_member(
     finish(e)?;
     let mut uow = state.store.begin().await?;
     ensure_project(uow.conn(), project).await?;
-    let mut member = members::get(uow.conn(), project, user).await.map_err(or_404("member"))?;
+    let mut member = members::get(uow.conn(), project, user)
+        .await
+        .map_err(or_404("member"))?;
     if member.version != version {
-        return Err(ApiError::PreconditionFailed { current: member.version });
+        return Err(ApiError::PreconditionFailed {
+            current: member.version,
+        });
     }
     member.kind = kind.unwrap_or(member.kind);
     member.updated_at = state.now();
-    let saved = members::update(uow.conn(), &member, version).await.map_err(or_404("member"))?;
+    let saved = members::update(uow.conn(), &member, version)
+        .await
+        .map_err(or_404("member"))?;
     uow.commit().await?;
     Ok((etag_header(saved.version), Json(saved.into())))
 }
@@ -168,7 +204,9 @@ async fn remove_member(
     let user: UserId = ids.get("user_id", "member")?;
     let mut uow = state.store.begin().await?;
     ensure_project(uow.conn(), project).await?;
-    members::delete(uow.conn(), project, user, version).await.map_err(or_404("member"))?;
+    members::delete(uow.conn(), project, user, version)
+        .await
+        .map_err(or_404("member"))?;
     uow.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

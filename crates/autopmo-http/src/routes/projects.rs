@@ -10,7 +10,8 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::views::{MoneyView, PageView, ProjectView, nullable};
 use autopmo_domain::{
-    Description, PlannedDates, Project, ProjectId, ProjectName, ProjectStatus, UserId, ValidationErrors,
+    Description, PlannedDates, Project, ProjectId, ProjectName, ProjectStatus, UserId,
+    ValidationErrors,
 };
 use autopmo_store::projects::{self, ProjectFilter, ProjectSort};
 use autopmo_store::{UnitOfWork, users};
@@ -88,7 +89,11 @@ async fn check_owner(uow: &mut UnitOfWork, owner: UserId) -> Result<(), ApiError
         Ok(())
     } else {
         let mut errors = ValidationErrors::new();
-        errors.push(autopmo_domain::FieldError::new("owner_id", "unknown_user", "no user has this id"));
+        errors.push(autopmo_domain::FieldError::new(
+            "owner_id",
+            "unknown_user",
+            "no user has this id",
+        ));
         Err(errors.into())
     }
 }
@@ -144,7 +149,11 @@ async fn create_project(
     check_owner(&mut uow, owner_id).await?;
     projects::insert(uow.conn(), &project).await?;
     uow.commit().await?;
-    Ok((StatusCode::CREATED, etag_header(project.version), Json(project.into())))
+    Ok((
+        StatusCode::CREATED,
+        etag_header(project.version),
+        Json(project.into()),
+    ))
 }
 
 /// Lists projects.
@@ -157,13 +166,32 @@ async fn list_projects(
     _principal: Principal,
     ValidQuery(q): ValidQuery<ProjectQuery>,
 ) -> Result<Json<PageView<ProjectView>>, ApiError> {
-    let sorts = [ProjectSort::CreatedAt, ProjectSort::UpdatedAt, ProjectSort::Name];
-    let params = list_params(q.limit, q.cursor.as_deref(), q.sort.as_deref(), &sorts, ProjectSort::CreatedAt)?;
+    let sorts = [
+        ProjectSort::CreatedAt,
+        ProjectSort::UpdatedAt,
+        ProjectSort::Name,
+    ];
+    let params = list_params(
+        q.limit,
+        q.cursor.as_deref(),
+        q.sort.as_deref(),
+        &sorts,
+        ProjectSort::CreatedAt,
+    )?;
     let mut e = ValidationErrors::new();
-    let status = q.status.as_deref().map(|s| e.check("status", ProjectStatus::parse(s)));
-    let owner = q.owner.as_deref().map(|o| parse_id::<UserId>(&mut e, "owner", o));
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| e.check("status", ProjectStatus::parse(s)));
+    let owner = q
+        .owner
+        .as_deref()
+        .map(|o| parse_id::<UserId>(&mut e, "owner", o));
     finish(e)?;
-    let filter = ProjectFilter { status: status.flatten(), owner_id: owner.flatten() };
+    let filter = ProjectFilter {
+        status: status.flatten(),
+        owner_id: owner.flatten(),
+    };
     let mut conn = state.store.read().await?;
     let page = projects::list(&mut conn, &filter, &params).await?;
     Ok(Json(PageView::from_page(page, ProjectView::from)))
@@ -182,7 +210,9 @@ async fn get_project(
 ) -> Result<(HeaderMap, Json<ProjectView>), ApiError> {
     let id: ProjectId = ids.get("project_id", "project")?;
     let mut conn = state.store.read().await?;
-    let project = projects::get(&mut conn, id).await.map_err(or_404("project"))?;
+    let project = projects::get(&mut conn, id)
+        .await
+        .map_err(or_404("project"))?;
     Ok((etag_header(project.version), Json(project.into())))
 }
 
@@ -203,7 +233,9 @@ async fn update_project(
 ) -> Result<(HeaderMap, Json<ProjectView>), ApiError> {
     let id: ProjectId = ids.get("project_id", "project")?;
     let mut uow = state.store.begin().await?;
-    let mut p = projects::get(uow.conn(), id).await.map_err(or_404("project"))?;
+    let mut p = projects::get(uow.conn(), id)
+        .await
+        .map_err(or_404("project"))?;
     if p.version != version {
         return Err(ApiError::PreconditionFailed { current: p.version });
     }
@@ -212,7 +244,9 @@ async fn update_project(
         p.name = e.check("name", ProjectName::parse(raw)).unwrap_or(p.name);
     }
     if let Some(raw) = &body.description {
-        p.description = e.check("description", Description::parse(raw)).unwrap_or(p.description);
+        p.description = e
+            .check("description", Description::parse(raw))
+            .unwrap_or(p.description);
     }
     if let Some(m) = &body.budget {
         p.budget = money(&mut e, "budget", m).unwrap_or(p.budget);
@@ -221,7 +255,9 @@ async fn update_project(
         p.owner_id = parse_id(&mut e, "owner_id", raw).unwrap_or(p.owner_id);
     }
     if let Some(raw) = &body.status {
-        p.status = e.check("status", ProjectStatus::parse(raw)).unwrap_or(p.status);
+        p.status = e
+            .check("status", ProjectStatus::parse(raw))
+            .unwrap_or(p.status);
     }
     let start = match &body.planned_start {
         Some(v) => parse_opt_date(&mut e, "planned_start", v.as_deref()).unwrap_or(p.planned.start),
@@ -231,13 +267,17 @@ async fn update_project(
         Some(v) => parse_opt_date(&mut e, "planned_end", v.as_deref()).unwrap_or(p.planned.end),
         None => p.planned.end,
     };
-    p.planned = e.check("planned_end", PlannedDates::new(start, end)).unwrap_or(p.planned);
+    p.planned = e
+        .check("planned_end", PlannedDates::new(start, end))
+        .unwrap_or(p.planned);
     finish(e)?;
     if body.owner_id.is_some() {
         check_owner(&mut uow, p.owner_id).await?;
     }
     p.updated_at = state.now();
-    let saved = projects::update(uow.conn(), &p, version).await.map_err(or_404("project"))?;
+    let saved = projects::update(uow.conn(), &p, version)
+        .await
+        .map_err(or_404("project"))?;
     uow.commit().await?;
     Ok((etag_header(saved.version), Json(saved.into())))
 }
@@ -257,7 +297,9 @@ async fn delete_project(
 ) -> Result<StatusCode, ApiError> {
     let id: ProjectId = ids.get("project_id", "project")?;
     let mut uow = state.store.begin().await?;
-    projects::delete(uow.conn(), id, version).await.map_err(or_404("project"))?;
+    projects::delete(uow.conn(), id, version)
+        .await
+        .map_err(or_404("project"))?;
     uow.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

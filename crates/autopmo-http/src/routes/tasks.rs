@@ -10,8 +10,8 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::views::{DecimalText, PageView, TaskView, nullable};
 use autopmo_domain::{
-    Description, FieldError, Hours, Percent, PlannedDates, ProjectId, Task, TaskId, TaskStatus, TaskTitle, UserId,
-    ValidationErrors,
+    Description, FieldError, Hours, Percent, PlannedDates, ProjectId, Task, TaskId, TaskStatus,
+    TaskTitle, UserId, ValidationErrors,
 };
 use autopmo_store::tasks::{self, TaskFilter, TaskSort};
 use autopmo_store::{Connection, members, projects};
@@ -109,7 +109,11 @@ pub struct TaskQuery {
     assignee: Option<String>,
 }
 
-fn hours(e: &mut ValidationErrors, field: &str, raw: Option<&DecimalText>) -> Option<Option<Hours>> {
+fn hours(
+    e: &mut ValidationErrors,
+    field: &str,
+    raw: Option<&DecimalText>,
+) -> Option<Option<Hours>> {
     match raw {
         None => Some(None),
         Some(text) => e.check(field, Hours::parse(&text.0)).map(Some),
@@ -117,23 +121,32 @@ fn hours(e: &mut ValidationErrors, field: &str, raw: Option<&DecimalText>) -> Op
 }
 
 fn ids_of(e: &mut ValidationErrors, raw: &[String]) -> Vec<TaskId> {
-    let mut out: Vec<TaskId> = raw.iter().filter_map(|r| parse_id(e, "depends_on", r)).collect();
+    let mut out: Vec<TaskId> = raw
+        .iter()
+        .filter_map(|r| parse_id(e, "depends_on", r))
+        .collect();
     out.sort();
     out.dedup();
     out
 }
 
 /// A task may be assigned only to a manager or member of its project.
-async fn check_assignee(conn: &mut Connection, project: ProjectId, assignee: Option<UserId>) -> Result<(), ApiError> {
+async fn check_assignee(
+    conn: &mut Connection,
+    project: ProjectId,
+    assignee: Option<UserId>,
+) -> Result<(), ApiError> {
     let Some(user) = assignee else { return Ok(()) };
     match members::get(conn, project, user).await {
         Ok(m) if m.kind.can_be_assigned() => Ok(()),
-        Ok(_) | Err(autopmo_store::StoreError::NotFound) => Err(ValidationErrors::from(FieldError::new(
-            "assignee_id",
-            "not_assignable",
-            "must be a manager or member of the project",
-        ))
-        .into()),
+        Ok(_) | Err(autopmo_store::StoreError::NotFound) => {
+            Err(ValidationErrors::from(FieldError::new(
+                "assignee_id",
+                "not_assignable",
+                "must be a manager or member of the project",
+            ))
+            .into())
+        }
         Err(other) => Err(other.into()),
     }
 }
@@ -153,8 +166,13 @@ async fn create_task(
     let mut e = ValidationErrors::new();
     let title = e.check("title", TaskTitle::parse(&body.title));
     let description = e.check("description", Description::parse(&body.description));
-    let status = body.status.as_deref().map_or(Some(TaskStatus::Todo), |s| e.check("status", TaskStatus::parse(s)));
-    let assignee = body.assignee_id.as_deref().map_or(Some(None), |a| parse_id(&mut e, "assignee_id", a).map(Some));
+    let status = body.status.as_deref().map_or(Some(TaskStatus::Todo), |s| {
+        e.check("status", TaskStatus::parse(s))
+    });
+    let assignee = body
+        .assignee_id
+        .as_deref()
+        .map_or(Some(None), |a| parse_id(&mut e, "assignee_id", a).map(Some));
     let estimate = hours(&mut e, "estimate_hours", body.estimate_hours.as_ref());
     let actual = hours(&mut e, "actual_hours", body.actual_hours.as_ref());
     let start = parse_opt_date(&mut e, "planned_start", body.planned_start.as_deref());
@@ -163,10 +181,30 @@ async fn create_task(
         (Some(s), Some(f)) => e.check("planned_finish", PlannedDates::new(s, f)),
         _ => None,
     };
-    let percent = e.check("percent_complete", Percent::new(body.percent_complete.unwrap_or(0)));
+    let percent = e.check(
+        "percent_complete",
+        Percent::new(body.percent_complete.unwrap_or(0)),
+    );
     let depends_on = ids_of(&mut e, &body.depends_on);
-    let (Some(title), Some(description), Some(status), Some(assignee), Some(estimate), Some(actual), Some(planned), Some(percent)) =
-        (title, description, status, assignee, estimate, actual, planned, percent)
+    let (
+        Some(title),
+        Some(description),
+        Some(status),
+        Some(assignee),
+        Some(estimate),
+        Some(actual),
+        Some(planned),
+        Some(percent),
+    ) = (
+        title,
+        description,
+        status,
+        assignee,
+        estimate,
+        actual,
+        planned,
+        percent,
+    )
     else {
         return Err(e.into());
     };
@@ -189,12 +227,18 @@ async fn create_task(
         version: 1,
     };
     let mut uow = state.store.begin().await?;
-    projects::lock(uow.conn(), project).await.map_err(or_404("project"))?;
+    projects::lock(uow.conn(), project)
+        .await
+        .map_err(or_404("project"))?;
     check_assignee(uow.conn(), project, task.assignee_id).await?;
     tasks::check_dependencies(uow.conn(), project, task.id, &task.depends_on).await?;
     tasks::insert(uow.conn(), &task).await?;
     uow.commit().await?;
-    Ok((StatusCode::CREATED, etag_header(task.version), Json(task.into())))
+    Ok((
+        StatusCode::CREATED,
+        etag_header(task.version),
+        Json(task.into()),
+    ))
 }
 
 /// Lists a project's tasks.
@@ -208,13 +252,33 @@ async fn list_tasks(
     ValidQuery(q): ValidQuery<TaskQuery>,
 ) -> Result<Json<PageView<TaskView>>, ApiError> {
     let project: ProjectId = ids.get("project_id", "project")?;
-    let sorts = [TaskSort::CreatedAt, TaskSort::UpdatedAt, TaskSort::Title, TaskSort::Status];
-    let params = list_params(q.limit, q.cursor.as_deref(), q.sort.as_deref(), &sorts, TaskSort::CreatedAt)?;
+    let sorts = [
+        TaskSort::CreatedAt,
+        TaskSort::UpdatedAt,
+        TaskSort::Title,
+        TaskSort::Status,
+    ];
+    let params = list_params(
+        q.limit,
+        q.cursor.as_deref(),
+        q.sort.as_deref(),
+        &sorts,
+        TaskSort::CreatedAt,
+    )?;
     let mut e = ValidationErrors::new();
-    let status = q.status.as_deref().map(|s| e.check("status", TaskStatus::parse(s)));
-    let assignee = q.assignee.as_deref().map(|a| parse_id::<UserId>(&mut e, "assignee", a));
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| e.check("status", TaskStatus::parse(s)));
+    let assignee = q
+        .assignee
+        .as_deref()
+        .map(|a| parse_id::<UserId>(&mut e, "assignee", a));
     finish(e)?;
-    let filter = TaskFilter { status: status.flatten(), assignee_id: assignee.flatten() };
+    let filter = TaskFilter {
+        status: status.flatten(),
+        assignee_id: assignee.flatten(),
+    };
     let mut conn = state.store.read().await?;
     ensure_project(&mut conn, project).await?;
     let page = tasks::list(&mut conn, project, &filter, &params).await?;
@@ -225,11 +289,17 @@ async fn list_tasks(
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/tasks/{task_id}", tag = "tasks",
     params(("project_id" = String, Path), ("task_id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = TaskView), (status = 401, description = "Unauthenticated"), (status = 404, description = "No such task")))]
-async fn get_task(State(state): State<AppState>, _principal: Principal, ids: Ids) -> Result<(HeaderMap, Json<TaskView>), ApiError> {
+async fn get_task(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ids: Ids,
+) -> Result<(HeaderMap, Json<TaskView>), ApiError> {
     let project: ProjectId = ids.get("project_id", "project")?;
     let id: TaskId = ids.get("task_id", "task")?;
     let mut conn = state.store.read().await?;
-    let task = tasks::get(&mut conn, project, id).await.map_err(or_404("task"))?;
+    let task = tasks::get(&mut conn, project, id)
+        .await
+        .map_err(or_404("task"))?;
     Ok((etag_header(task.version), Json(task.into())))
 }
 
@@ -248,8 +318,12 @@ async fn update_task(
     let project: ProjectId = ids.get("project_id", "project")?;
     let id: TaskId = ids.get("task_id", "task")?;
     let mut uow = state.store.begin().await?;
-    projects::lock(uow.conn(), project).await.map_err(or_404("project"))?;
-    let mut t = tasks::get(uow.conn(), project, id).await.map_err(or_404("task"))?;
+    projects::lock(uow.conn(), project)
+        .await
+        .map_err(or_404("project"))?;
+    let mut t = tasks::get(uow.conn(), project, id)
+        .await
+        .map_err(or_404("task"))?;
     if t.version != version {
         return Err(ApiError::PreconditionFailed { current: t.version });
     }
@@ -258,10 +332,14 @@ async fn update_task(
         t.title = e.check("title", TaskTitle::parse(raw)).unwrap_or(t.title);
     }
     if let Some(raw) = &body.description {
-        t.description = e.check("description", Description::parse(raw)).unwrap_or(t.description);
+        t.description = e
+            .check("description", Description::parse(raw))
+            .unwrap_or(t.description);
     }
     if let Some(raw) = &body.status {
-        t.status = e.check("status", TaskStatus::parse(raw)).unwrap_or(t.status);
+        t.status = e
+            .check("status", TaskStatus::parse(raw))
+            .unwrap_or(t.status);
     }
     if let Some(raw) = &body.assignee_id {
         t.assignee_id = match raw {
@@ -270,7 +348,8 @@ async fn update_task(
         };
     }
     if let Some(raw) = &body.estimate_hours {
-        t.estimate_hours = hours(&mut e, "estimate_hours", raw.as_ref()).unwrap_or(t.estimate_hours);
+        t.estimate_hours =
+            hours(&mut e, "estimate_hours", raw.as_ref()).unwrap_or(t.estimate_hours);
     }
     if let Some(raw) = &body.actual_hours {
         t.actual_hours = hours(&mut e, "actual_hours", raw.as_ref()).unwrap_or(t.actual_hours);
@@ -283,9 +362,13 @@ async fn update_task(
         Some(v) => parse_opt_date(&mut e, "planned_finish", v.as_deref()).unwrap_or(t.planned.end),
         None => t.planned.end,
     };
-    t.planned = e.check("planned_finish", PlannedDates::new(start, end)).unwrap_or(t.planned);
+    t.planned = e
+        .check("planned_finish", PlannedDates::new(start, end))
+        .unwrap_or(t.planned);
     if let Some(p) = body.percent_complete {
-        t.percent_complete = e.check("percent_complete", Percent::new(p)).unwrap_or(t.percent_complete);
+        t.percent_complete = e
+            .check("percent_complete", Percent::new(p))
+            .unwrap_or(t.percent_complete);
     }
     if let Some(raw) = &body.depends_on {
         t.depends_on = ids_of(&mut e, raw);
@@ -298,7 +381,9 @@ async fn update_task(
         tasks::check_dependencies(uow.conn(), project, t.id, &t.depends_on).await?;
     }
     t.updated_at = state.now();
-    let saved = tasks::update(uow.conn(), &t, version).await.map_err(or_404("task"))?;
+    let saved = tasks::update(uow.conn(), &t, version)
+        .await
+        .map_err(or_404("task"))?;
     uow.commit().await?;
     Ok((etag_header(saved.version), Json(saved.into())))
 }
@@ -324,7 +409,9 @@ async fn assign_task(
     };
     finish(e)?;
     let mut uow = state.store.begin().await?;
-    let mut t = tasks::get(uow.conn(), project, id).await.map_err(or_404("task"))?;
+    let mut t = tasks::get(uow.conn(), project, id)
+        .await
+        .map_err(or_404("task"))?;
     if let Some(v) = version
         && v != t.version
     {
@@ -334,7 +421,9 @@ async fn assign_task(
     check_assignee(uow.conn(), project, t.assignee_id).await?;
     t.updated_at = state.now();
     let expected = t.version;
-    let saved = tasks::update(uow.conn(), &t, expected).await.map_err(or_404("task"))?;
+    let saved = tasks::update(uow.conn(), &t, expected)
+        .await
+        .map_err(or_404("task"))?;
     uow.commit().await?;
     Ok((etag_header(saved.version), Json(saved.into())))
 }
@@ -353,8 +442,12 @@ async fn delete_task(
     let project: ProjectId = ids.get("project_id", "project")?;
     let id: TaskId = ids.get("task_id", "task")?;
     let mut uow = state.store.begin().await?;
-    projects::lock(uow.conn(), project).await.map_err(or_404("project"))?;
-    tasks::delete(uow.conn(), project, id, version).await.map_err(or_404("task"))?;
+    projects::lock(uow.conn(), project)
+        .await
+        .map_err(or_404("project"))?;
+    tasks::delete(uow.conn(), project, id, version)
+        .await
+        .map_err(or_404("task"))?;
     uow.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,7 +19,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_users)).routes(routes!(get_user)).routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(get_user))
+        .routes(routes!(me))
 }
 
 /// List parameters.
@@ -44,7 +47,13 @@ async fn list_users(
     _principal: Principal,
     ValidQuery(q): ValidQuery<UserQuery>,
 ) -> Result<Json<PageView<UserView>>, ApiError> {
-    let params = list_params(q.limit, q.cursor.as_deref(), q.sort.as_deref(), &[UserSort::Username, UserSort::CreatedAt], UserSort::Username)?;
+    let params = list_params(
+        q.limit,
+        q.cursor.as_deref(),
+        q.sort.as_deref(),
+        &[UserSort::Username, UserSort::CreatedAt],
+        UserSort::Username,
+    )?;
     let mut conn = state.store.read().await?;
     let page = users::list(&mut conn, &params).await?;
     Ok(Json(PageView::from_page(page, UserView::from)))
@@ -55,7 +64,11 @@ async fn list_users(
     params(("user_id" = String, Path, description = "User id")),
     security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, description = "Unauthenticated"), (status = 404, description = "No such user")))]
-async fn get_user(State(state): State<AppState>, _principal: Principal, ids: Ids) -> Result<Json<UserView>, ApiError> {
+async fn get_user(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ids: Ids,
+) -> Result<Json<UserView>, ApiError> {
     let id: UserId = ids.get("user_id", "user")?;
     let mut conn = state.store.read().await?;
     let user = users::get(&mut conn, id).await.map_err(or_404("user"))?;
@@ -65,8 +78,13 @@ async fn get_user(State(state): State<AppState>, _principal: Principal, ids: Ids
 /// The calling user.
 #[utoipa::path(get, path = "/api/v1/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, description = "Unauthenticated")))]
-async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<UserView>, ApiError> {
+async fn me(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<UserView>, ApiError> {
     let mut conn = state.store.read().await?;
-    let user = users::get(&mut conn, principal.user_id).await.map_err(or_404("user"))?;
+    let user = users::get(&mut conn, principal.user_id)
+        .await
+        .map_err(or_404("user"))?;
     Ok(Json(user.into()))
 }

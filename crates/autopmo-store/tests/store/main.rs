@@ -1,6 +1,13 @@
 //! Store tests. Every test runs twice: on a fresh SQLite file and on a fresh
 //! PostgreSQL database (see `autopmo-test-support`).
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use autopmo_domain::*;
 use autopmo_store::migrate::{self, MIGRATIONS};
 use autopmo_store::projects::{ProjectFilter, ProjectSort};
