@@ -1,7 +1,7 @@
 //! Connecting to the database: pools, SQLite pragmas, health.
 
 use crate::error::{Result, StoreError};
-use crate::uow::UnitOfWork;
+use crate::uow::{UnitOfWork, Writer};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
@@ -82,6 +82,7 @@ struct Inner {
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    writer: Writer,
 }
 
 impl Store {
@@ -128,16 +129,20 @@ impl Store {
             }
             Backend::Sqlite => {
                 // The writer first: it creates the file and switches it to WAL.
-                let write = pool(1).await.map_err(connect_error)?;
+                // Two connections: the group-commit writer's, and one for
+                // migrations and checks.
+                let write = pool(2).await.map_err(connect_error)?;
                 let read = pool(options.max_connections).await.map_err(connect_error)?;
                 (read, write)
             }
         };
+        let writer = Writer::new(backend, write.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 backend,
                 read,
                 write,
+                writer,
             }),
         })
     }
@@ -157,15 +162,20 @@ impl Store {
         Ok(self.inner.read.acquire().await?)
     }
 
-    /// Starts a unit of work: one write transaction.
+    /// Starts a unit of work (waiting for the writer): a change and its
+    /// audit events, committed together by the group commit.
     pub async fn begin(&self) -> Result<UnitOfWork> {
-        let tx = match self.inner.backend {
+        self.inner.writer.begin().await
+    }
+
+    /// A plain transaction outside the group commit, for migrations.
+    pub(crate) async fn begin_direct(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.inner.backend {
             // IMMEDIATE takes the write lock up front, so a transaction never
             // fails half-way when another process holds the file.
             Backend::Sqlite => self.inner.write.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.inner.write.begin().await?,
-        };
-        Ok(UnitOfWork::new(tx, self.inner.backend))
+        })
     }
 
     /// A round trip to the database.

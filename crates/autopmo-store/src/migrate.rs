@@ -25,11 +25,18 @@ pub struct Migration {
 }
 
 /// Every migration this binary knows.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "pmo_domain",
-    sql: include_str!("../migrations/0001_pmo_domain.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "pmo_domain",
+        sql: include_str!("../migrations/0001_pmo_domain.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "audit",
+        sql: include_str!("../migrations/0002_audit.sql"),
+    },
+];
 
 /// The schema version this binary expects.
 pub fn latest_version() -> i64 {
@@ -54,15 +61,15 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS autopmo_schema_migrations
 
 /// Brings the schema up to date.
 pub async fn migrate(store: &Store, now: OffsetDateTime) -> Result<MigrationReport> {
-    let mut uow = store.begin().await?;
+    let mut tx = store.begin_direct().await?;
     if store.backend() == Backend::Postgres {
         // Serialise concurrent migrators; released at commit or rollback.
         sqlx::query("SELECT pg_advisory_xact_lock(7261837)")
-            .execute(uow.conn())
+            .execute(&mut *tx)
             .await?;
     }
-    sqlx::query(CREATE_TABLE).execute(uow.conn()).await?;
-    let applied = applied(uow.conn()).await?;
+    sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
+    let applied = applied(&mut tx).await?;
     check_applied(&applied)?;
     let mut report = MigrationReport {
         applied: Vec::new(),
@@ -74,7 +81,7 @@ pub async fn migrate(store: &Store, now: OffsetDateTime) -> Result<MigrationRepo
         }
         for statement in statements(migration.sql) {
             sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(uow.conn())
+                .execute(&mut *tx)
                 .await?;
         }
         sqlx::query("INSERT INTO autopmo_schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
@@ -82,11 +89,11 @@ pub async fn migrate(store: &Store, now: OffsetDateTime) -> Result<MigrationRepo
             .bind(migration.name)
             .bind(checksum(migration.sql))
             .bind(ts(now))
-            .execute(uow.conn())
+            .execute(&mut *tx)
             .await?;
         report.applied.push(migration.version);
     }
-    uow.commit().await?;
+    tx.commit().await?;
     report.current = latest_version();
     Ok(report)
 }
