@@ -1,5 +1,6 @@
 //! Command-line interface: parsing and dispatch.
 
+mod audit_cmd;
 mod config_cmd;
 mod serve;
 mod setup;
@@ -33,6 +34,9 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Verify, checkpoint and export the audit trail.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
     /// Manage personal API tokens.
     #[command(subcommand)]
     Token(users::TokenCommand),
@@ -47,5 +51,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(cmd) => config_cmd::run(cmd, &config),
         Command::User(cmd) => users::run_user(cmd, &config).await,
         Command::Token(cmd) => users::run_token(cmd, &config).await,
+        Command::Audit(cmd) => audit_cmd::run(cmd, &config).await,
     }
 }

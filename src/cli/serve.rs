@@ -21,26 +21,41 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         max_json_depth: config.http.max_json_depth,
         request_timeout: Duration::from_secs(config.http.request_timeout_secs),
     };
-    let state = AppState::new(store.clone(), Arc::new(SystemClock), limits);
+    let trail = setup::trail(&config, &store)?;
+    let state = AppState::new(trail.clone(), Arc::new(SystemClock), limits);
+    let checkpoints =
+        tokio::spawn(checkpoint_every(trail.clone(), Duration::from_secs(config.audit.checkpoint_interval_secs)));
     tracing::info!(%addr, backend = store.backend().name(), public_url = %config.effective_public_url(), "AutoPMO listening");
-    eprintln!(
-        "AutoPMO listening on http://{addr} ({} database)",
-        store.backend().name()
-    );
-    autopmo_http::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    eprintln!("AutoPMO listening on http://{addr} ({} database)", store.backend().name());
+    autopmo_http::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
+    checkpoints.abort();
+    // A last checkpoint, so that the tail written before shutdown is vouched for.
+    if let Err(e) = autopmo_trail::checkpoint::take(&trail).await {
+        tracing::warn!(error = %e, "final audit checkpoint failed");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// Signs a checkpoint of the audit chain head every `interval`.
+async fn checkpoint_every(trail: autopmo_trail::AuditTrail, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        match autopmo_trail::checkpoint::take(&trail).await {
+            Ok(Some(c)) => tracing::info!(sequence = c.sequence, "audit checkpoint signed"),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
+        }
+    }
+}
+
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&config.log.level)
         .with_context(|| format!("log.level {:?} is not a valid filter", config.log.level))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = match config.log.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -15,9 +15,7 @@ pub fn data_dir(config: &Config) -> anyhow::Result<()> {
         builder.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(dir)
-            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        builder.create(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     }
     #[cfg(unix)]
     {
@@ -27,14 +25,8 @@ pub fn data_dir(config: &Config) -> anyhow::Result<()> {
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(
-                || {
-                    format!(
-                        "cannot restrict the data directory {} to mode 0700",
-                        dir.display()
-                    )
-                },
-            )?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict the data directory {} to mode 0700", dir.display()))?;
         }
     }
     Ok(())
@@ -53,9 +45,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Store> {
         sqlite_busy_timeout: Duration::from_millis(config.database.sqlite_busy_timeout_ms),
         sqlite_synchronous_full: config.database.sqlite_synchronous == SqliteSynchronous::Full,
     };
-    let store = Store::connect(&options)
-        .await
-        .with_context(|| format!("database {}", url.redacted()))?;
+    let store = Store::connect(&options).await.with_context(|| format!("database {}", url.redacted()))?;
     if !url.is_postgres() {
         restrict_sqlite_files(url.expose())?;
     }
@@ -67,9 +57,7 @@ fn restrict_sqlite_files(url: &str) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let path = url
-            .trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:");
+        let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
         let path = path.split('?').next().unwrap_or(path);
         for suffix in ["", "-wal", "-shm"] {
             let file = format!("{path}{suffix}");
@@ -87,9 +75,7 @@ fn restrict_sqlite_files(url: &str) -> anyhow::Result<()> {
 /// Connects and migrates, reporting what was applied.
 pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Store> {
     let store = connect(config).await?;
-    let report = migrate::migrate(&store, SystemClock.now())
-        .await
-        .context("migrating the database")?;
+    let report = migrate::migrate(&store, SystemClock.now()).await.context("migrating the database")?;
     if report.applied.is_empty() {
         tracing::info!(version = report.current, "database schema is current");
     } else {
@@ -98,25 +84,27 @@ pub async fn connect_and_migrate(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// Opens (creating on first use) the keyring in `<data_dir>/keys`.
+pub fn keyring(config: &Config) -> anyhow::Result<std::sync::Arc<autopmo_crypto::Keyring>> {
+    data_dir(config)?;
+    let ring = autopmo_crypto::Keyring::open_or_create(&config.keys_dir())?;
+    Ok(std::sync::Arc::new(ring))
+}
+
+/// The audit trail over `store`, with the keyring and the system clock.
+pub fn trail(config: &Config, store: &Store) -> anyhow::Result<autopmo_trail::AuditTrail> {
+    Ok(autopmo_trail::AuditTrail::new(store.clone(), keyring(config)?, std::sync::Arc::new(SystemClock)))
+}
+
 /// `autopmo migrate`.
 pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
     let store = connect(config).await?;
-    let report = migrate::migrate(&store, SystemClock.now())
-        .await
-        .context("migrating the database")?;
+    let report = migrate::migrate(&store, SystemClock.now()).await.context("migrating the database")?;
     if report.applied.is_empty() {
         eprintln!("database schema is current (version {})", report.current);
     } else {
-        let list = report
-            .applied
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        eprintln!(
-            "applied migrations {list}; database schema is now at version {}",
-            report.current
-        );
+        let list = report.applied.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        eprintln!("applied migrations {list}; database schema is now at version {}", report.current);
     }
     store.close().await;
     Ok(())

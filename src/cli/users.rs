@@ -3,9 +3,7 @@
 use super::setup;
 use anyhow::{Context, bail};
 use autopmo_config::Config;
-use autopmo_domain::{
-    Clock, DisplayName, Email, Role, SystemClock, User, UserId, UserStatus, Username,
-};
+use autopmo_domain::{Clock, DisplayName, Email, Role, SystemClock, User, UserId, UserStatus, Username};
 use autopmo_store::{Direction, ListParams, users};
 use clap::Subcommand;
 use std::io::Write;
@@ -54,22 +52,12 @@ fn field<T>(what: &str, r: Result<T, autopmo_domain::FieldError>) -> anyhow::Res
 pub async fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
     let store = setup::connect_and_migrate(config).await?;
     let result = match cmd {
-        UserCommand::Create {
-            username,
-            email,
-            display_name,
-            roles,
-        } => {
+        UserCommand::Create { username, email, display_name, roles } => {
             let username = field("username", Username::parse(&username))?;
             let email = field("email", Email::parse(&email))?;
-            let display_name = field(
-                "display-name",
-                DisplayName::parse(display_name.as_deref().unwrap_or(username.as_str())),
-            )?;
-            let mut parsed = roles
-                .iter()
-                .map(|r| field("role", Role::parse(r)))
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let display_name =
+                field("display-name", DisplayName::parse(display_name.as_deref().unwrap_or(username.as_str())))?;
+            let mut parsed = roles.iter().map(|r| field("role", Role::parse(r))).collect::<anyhow::Result<Vec<_>>>()?;
             parsed.sort();
             parsed.dedup();
             let now = SystemClock.now();
@@ -101,37 +89,16 @@ pub async fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
             let mut conn = store.read().await?;
             let mut cursor = None;
             let mut out = std::io::stdout().lock();
-            writeln!(
-                out,
-                "{:<36}  {:<24}  {:<8}  ROLES",
-                "ID", "USERNAME", "STATUS"
-            )?;
+            writeln!(out, "{:<36}  {:<24}  {:<8}  ROLES", "ID", "USERNAME", "STATUS")?;
             loop {
-                let params = ListParams {
-                    limit: 200,
-                    cursor,
-                    sort: users::UserSort::Username,
-                    direction: Direction::Asc,
-                };
+                let params =
+                    ListParams { limit: 200, cursor, sort: users::UserSort::Username, direction: Direction::Asc };
                 let page = users::list(&mut conn, &params).await?;
                 for u in &page.items {
-                    let roles = u
-                        .roles
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",");
-                    writeln!(
-                        out,
-                        "{:<36}  {:<24}  {:<8}  {roles}",
-                        u.id, u.username, u.status
-                    )?;
+                    let roles = u.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",");
+                    writeln!(out, "{:<36}  {:<24}  {:<8}  {roles}", u.id, u.username, u.status)?;
                 }
-                match page
-                    .next_cursor
-                    .as_deref()
-                    .and_then(autopmo_store::Cursor::decode)
-                {
+                match page.next_cursor.as_deref().and_then(autopmo_store::Cursor::decode) {
                     Some(next) => cursor = Some(next),
                     None => break,
                 }
@@ -145,37 +112,23 @@ pub async fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
 
 pub async fn run_token(cmd: TokenCommand, config: &Config) -> anyhow::Result<()> {
     let store = setup::connect_and_migrate(config).await?;
-    let TokenCommand::Create {
-        user,
-        name,
-        expires_days,
-    } = cmd;
+    let TokenCommand::Create { user, name, expires_days } = cmd;
     if !(0..=3650).contains(&expires_days) {
         bail!("--expires-days must be from 0 to 3650");
     }
     let mut uow = store.begin().await?;
-    let found = users::find_by_login(uow.conn(), &user)
-        .await?
-        .with_context(|| format!("no user {user:?}"))?;
+    let found = users::find_by_login(uow.conn(), &user).await?.with_context(|| format!("no user {user:?}"))?;
     if found.status != UserStatus::Active {
-        bail!(
-            "user {} is {}; only active users can get tokens",
-            found.username,
-            found.status
-        );
+        bail!("user {} is {}; only active users can get tokens", found.username, found.status);
     }
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no secure randomness: {e}"))?;
     let now = SystemClock.now();
     let expires = (expires_days > 0).then(|| now + time::Duration::days(expires_days));
-    let issued =
-        autopmo_store::tokens::issue(uow.conn(), found.id, &name, random, now, expires).await?;
+    let issued = autopmo_store::tokens::issue(uow.conn(), found.id, &name, random, now, expires).await?;
     uow.commit().await?;
     store.close().await;
     writeln!(std::io::stdout(), "{}", issued.secret)?;
-    eprintln!(
-        "token {} for {}; it is shown only once — store it safely",
-        issued.id, found.username
-    );
+    eprintln!("token {} for {}; it is shown only once — store it safely", issued.id, found.username);
     Ok(())
 }

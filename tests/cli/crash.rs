@@ -23,10 +23,7 @@ async fn killed_during_writes_loses_nothing(db: TestDb) {
     let data = tempfile::tempdir().unwrap();
     let (store, _user, token) = seed_user(&db).await;
     let acked = Arc::new(Mutex::new(Acked::default()));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let mut home: Option<ProjectId> = None;
 
     for round in 0..ROUNDS {
@@ -47,24 +44,14 @@ async fn killed_during_writes_loses_nothing(db: TestDb) {
         let home_id = home.unwrap();
         let mut writers = Vec::new();
         for w in 0..WRITERS {
-            let (client, base, token, acked) = (
-                client.clone(),
-                base.clone(),
-                token.clone(),
-                Arc::clone(&acked),
-            );
+            let (client, base, token, acked) = (client.clone(), base.clone(), token.clone(), Arc::clone(&acked));
             writers.push(tokio::spawn(async move {
                 for i in 0.. {
                     let name = format!("r{round}-w{w}-{i}");
                     if w % 2 == 0 {
-                        let body =
-                            json!({"name": name, "budget": {"amount": "10.00", "currency": "USD"}});
-                        let Ok(resp) = client
-                            .post(format!("{base}/api/v1/projects"))
-                            .bearer_auth(&token)
-                            .json(&body)
-                            .send()
-                            .await
+                        let body = json!({"name": name, "budget": {"amount": "10.00", "currency": "USD"}});
+                        let Ok(resp) =
+                            client.post(format!("{base}/api/v1/projects")).bearer_auth(&token).json(&body).send().await
                         else {
                             return;
                         };
@@ -74,21 +61,11 @@ async fn killed_during_writes_loses_nothing(db: TestDb) {
                         let Ok(v) = resp.json::<serde_json::Value>().await else {
                             return;
                         };
-                        acked
-                            .lock()
-                            .unwrap()
-                            .projects
-                            .push(v["id"].as_str().unwrap().parse().unwrap());
+                        acked.lock().unwrap().projects.push(v["id"].as_str().unwrap().parse().unwrap());
                     } else {
                         let body = json!({"title": name, "estimate_hours": "1.5"});
                         let url = format!("{base}/api/v1/projects/{home_id}/tasks");
-                        let Ok(resp) = client
-                            .post(url)
-                            .bearer_auth(&token)
-                            .json(&body)
-                            .send()
-                            .await
-                        else {
+                        let Ok(resp) = client.post(url).bearer_auth(&token).json(&body).send().await else {
                             return;
                         };
                         if resp.status() != 201 {
@@ -97,11 +74,7 @@ async fn killed_during_writes_loses_nothing(db: TestDb) {
                         let Ok(v) = resp.json::<serde_json::Value>().await else {
                             return;
                         };
-                        acked
-                            .lock()
-                            .unwrap()
-                            .tasks
-                            .push((home_id, v["id"].as_str().unwrap().parse().unwrap()));
+                        acked.lock().unwrap().tasks.push((home_id, v["id"].as_str().unwrap().parse().unwrap()));
                     }
                 }
             }));
@@ -116,25 +89,17 @@ async fn killed_during_writes_loses_nothing(db: TestDb) {
     }
 
     let acked = std::mem::take(&mut *acked.lock().unwrap());
-    eprintln!(
-        "{} projects and {} tasks acknowledged over {ROUNDS} kills",
-        acked.projects.len(),
-        acked.tasks.len()
-    );
+    eprintln!("{} projects and {} tasks acknowledged over {ROUNDS} kills", acked.projects.len(), acked.tasks.len());
     assert!(
         acked.projects.len() + acked.tasks.len() >= ROUNDS,
         "the writers got too few writes acknowledged to prove anything"
     );
     let mut conn = store.read().await.unwrap();
     for id in &acked.projects {
-        projects::get(&mut conn, *id)
-            .await
-            .unwrap_or_else(|e| panic!("acknowledged project {id} lost: {e}"));
+        projects::get(&mut conn, *id).await.unwrap_or_else(|e| panic!("acknowledged project {id} lost: {e}"));
     }
     for (project, id) in &acked.tasks {
-        tasks::get(&mut conn, *project, *id)
-            .await
-            .unwrap_or_else(|e| panic!("acknowledged task {id} lost: {e}"));
+        tasks::get(&mut conn, *project, *id).await.unwrap_or_else(|e| panic!("acknowledged task {id} lost: {e}"));
     }
     drop(conn);
     let problems = store.integrity_check().await.unwrap();

@@ -1,8 +1,6 @@
 //! Running the real `autopmo` binary as a child process.
 
-use autopmo_domain::{
-    Clock, DisplayName, Email, Role, SystemClock, User, UserId, UserStatus, Username,
-};
+use autopmo_domain::{Clock, DisplayName, Email, Role, SystemClock, User, UserId, UserStatus, Username};
 use autopmo_store::{Store, StoreOptions, migrate, tokens, users};
 use autopmo_test_support::TestDb;
 use std::path::Path;
@@ -41,12 +39,7 @@ pub struct Server {
 
 /// Starts `autopmo serve` and waits until it listens.
 pub async fn start(db: &TestDb, data_dir: &Path) -> Server {
-    let mut child = command(db, data_dir)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = command(db, data_dir).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {
@@ -66,9 +59,7 @@ pub async fn start(db: &TestDb, data_dir: &Path) -> Server {
 
 /// Migrates `db` and creates a user with a token; returns the bearer secret.
 pub async fn seed_user(db: &TestDb) -> (Store, UserId, String) {
-    let store = Store::connect(&StoreOptions::new(db.url.clone()))
-        .await
-        .unwrap();
+    let store = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
     migrate::migrate(&store, SystemClock.now()).await.unwrap();
     let now = SystemClock.now();
     let user = User {
@@ -87,9 +78,7 @@ pub async fn seed_user(db: &TestDb) -> (Store, UserId, String) {
     let mut random = [0u8; 32];
     random[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     random[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    let token = tokens::issue(uow.conn(), user.id, "test", random, now, None)
-        .await
-        .unwrap();
+    let token = tokens::issue(uow.conn(), user.id, "test", random, now, None).await.unwrap();
     uow.commit().await.unwrap();
     (store, user.id, token.secret)
 }

@@ -21,10 +21,7 @@ pub struct ChainHead {
 impl ChainHead {
     /// The head of an empty chain.
     pub fn genesis() -> Self {
-        Self {
-            sequence: 0,
-            hash: GENESIS_HASH.to_owned(),
-        }
+        Self { sequence: 0, hash: GENESIS_HASH.to_owned() }
     }
 
     /// Links `record` after this head: sets its sequence, `prev_hash` and
@@ -139,15 +136,9 @@ impl Verifier {
             });
         }
         if hash(record) != record.hash {
-            return Err(ChainError::Altered {
-                sequence: record.sequence,
-                event_id: record.event_id.clone(),
-            });
+            return Err(ChainError::Altered { sequence: record.sequence, event_id: record.event_id.clone() });
         }
-        self.head = ChainHead {
-            sequence: record.sequence,
-            hash: record.hash.clone(),
-        };
+        self.head = ChainHead { sequence: record.sequence, hash: record.hash.clone() };
         self.checked += 1;
         Ok(())
     }
@@ -207,34 +198,17 @@ mod tests {
     fn editing_is_named() {
         let mut c = chain(5);
         c[2].action = "delete".to_owned();
-        assert!(matches!(
-            verify(&c),
-            Err(ChainError::Altered { sequence: 3, .. })
-        ));
+        assert!(matches!(verify(&c), Err(ChainError::Altered { sequence: 3, .. })));
     }
 
     #[test]
     fn deleting_and_reordering_are_named() {
         let mut c = chain(5);
         c.remove(2);
-        assert!(matches!(
-            verify(&c),
-            Err(ChainError::Broken {
-                sequence: 4,
-                expected_after: 2,
-                ..
-            })
-        ));
+        assert!(matches!(verify(&c), Err(ChainError::Broken { sequence: 4, expected_after: 2, .. })));
         let mut c = chain(5);
         c.swap(1, 2);
-        assert!(matches!(
-            verify(&c),
-            Err(ChainError::Broken {
-                sequence: 3,
-                expected_after: 1,
-                ..
-            })
-        ));
+        assert!(matches!(verify(&c), Err(ChainError::Broken { sequence: 3, expected_after: 1, .. })));
     }
 
     #[test]
@@ -242,9 +216,6 @@ mod tests {
         let mut c = chain(5);
         c[2].action = "delete".to_owned();
         c[2].hash = hash(&c[2]);
-        assert!(matches!(
-            verify(&c),
-            Err(ChainError::Broken { sequence: 4, .. })
-        ));
+        assert!(matches!(verify(&c), Err(ChainError::Broken { sequence: 4, .. })));
     }
 }

@@ -23,13 +23,8 @@ pub enum Category {
 
 impl Category {
     /// Every category.
-    pub const ALL: [Self; 5] = [
-        Self::Authentication,
-        Self::Authorization,
-        Self::DataAccess,
-        Self::Administrative,
-        Self::System,
-    ];
+    pub const ALL: [Self; 5] =
+        [Self::Authentication, Self::Authorization, Self::DataAccess, Self::Administrative, Self::System];
 
     /// Stable name.
     pub fn as_str(self) -> &'static str {
@@ -72,9 +67,7 @@ impl Outcome {
 
     /// Parses a stable name.
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Success, Self::Failure, Self::Denied]
-            .into_iter()
-            .find(|o| o.as_str() == raw)
+        [Self::Success, Self::Failure, Self::Denied].into_iter().find(|o| o.as_str() == raw)
     }
 
     /// The outcome of an HTTP exchange with this status.
@@ -152,13 +145,7 @@ pub struct AuditRecord {
 
 impl AuditRecord {
     /// A new record of `event_type` at `timestamp`, not yet chained.
-    pub fn new(
-        event_type: &str,
-        category: Category,
-        action: &str,
-        status: Outcome,
-        timestamp: OffsetDateTime,
-    ) -> Self {
+    pub fn new(event_type: &str, category: Category, action: &str, status: Outcome, timestamp: OffsetDateTime) -> Self {
         Self {
             sequence: 0,
             event_id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
@@ -188,11 +175,7 @@ impl AuditRecord {
     /// Sets the resource.
     #[must_use]
     pub fn with_resource(mut self, kind: &str, id: Option<String>, name: Option<String>) -> Self {
-        self.resource = Some(Resource {
-            kind: kind.to_owned(),
-            id,
-            name,
-        });
+        self.resource = Some(Resource { kind: kind.to_owned(), id, name });
         self
     }
 }
@@ -202,13 +185,10 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
     fn sort(v: &serde_json::Value) -> serde_json::Value {
         match v {
             serde_json::Value::Object(map) => {
-                let sorted: std::collections::BTreeMap<_, _> =
-                    map.iter().map(|(k, v)| (k.clone(), sort(v))).collect();
+                let sorted: std::collections::BTreeMap<_, _> = map.iter().map(|(k, v)| (k.clone(), sort(v))).collect();
                 serde_json::Value::Object(sorted.into_iter().collect())
             }
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.iter().map(sort).collect())
-            }
+            serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sort).collect()),
             other => other.clone(),
         }
     }

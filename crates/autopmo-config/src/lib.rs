@@ -5,6 +5,5 @@ mod model;
 
 pub use load::{ConfigError, load};
 pub use model::{
-    Config, DatabaseConfig, DatabaseUrl, Environment, HttpConfig, LogConfig, LogFormat,
-    SqliteSynchronous,
+    AuditConfig, Config, DatabaseConfig, DatabaseUrl, Environment, HttpConfig, LogConfig, LogFormat, SqliteSynchronous,
 };

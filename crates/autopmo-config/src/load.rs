@@ -28,10 +28,8 @@ pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(Config::default()));
     if let Some(path) = file {
         // A missing file given explicitly is an error, not silently skipped.
-        std::fs::metadata(path).map_err(|e| ConfigError::File {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        std::fs::metadata(path)
+            .map_err(|e| ConfigError::File { path: path.display().to_string(), reason: e.to_string() })?;
         figment = figment.merge(Toml::file_exact(path));
     }
     figment = figment.merge(
@@ -51,21 +49,14 @@ fn describe(error: figment::Error) -> ConfigError {
     let lines = error
         .into_iter()
         .map(|e| {
-            let key = if e.path.is_empty() {
-                "(top level)".to_owned()
-            } else {
-                e.path.join(".")
-            };
+            let key = if e.path.is_empty() { "(top level)".to_owned() } else { e.path.join(".") };
             let source = e
                 .metadata
                 .as_ref()
                 .map(|m| match &m.source {
                     Some(figment::Source::File(path)) => format!(" in {}", path.display()),
                     _ if m.name.contains("environment") => {
-                        format!(
-                            " from environment variable AUTOPMO_{}",
-                            e.path.join("__").to_ascii_uppercase()
-                        )
+                        format!(" from environment variable AUTOPMO_{}", e.path.join("__").to_ascii_uppercase())
                     }
                     _ => format!(" from {}", m.name),
                 })
@@ -84,6 +75,9 @@ fn check(config: &Config) -> Result<(), ConfigError> {
     if config.http.max_body_bytes < 1024 {
         problems.push("  - key `http.max_body_bytes`: must be at least 1024".to_owned());
     }
+    if config.audit.checkpoint_interval_secs == 0 {
+        problems.push("  - key `audit.checkpoint_interval_secs`: must be at least 1".to_owned());
+    }
     if config.http.max_json_depth == 0 {
         problems.push("  - key `http.max_json_depth`: must be at least 1".to_owned());
     }
@@ -92,18 +86,11 @@ fn check(config: &Config) -> Result<(), ConfigError> {
     {
         problems.push("  - key `public_url`: must start with http:// or https://".to_owned());
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigError::Invalid(problems))
-    }
+    if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
 }
 
 #[cfg(test)]
-#[expect(
-    clippy::result_large_err,
-    reason = "figment's Jail API fixes the closure's error type"
-)]
+#[expect(clippy::result_large_err, reason = "figment's Jail API fixes the closure's error type")]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -118,12 +105,7 @@ mod tests {
             let config = load(None).unwrap();
             assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
             assert_eq!(config.data_dir, Path::new("./autopmo-data"));
-            assert!(
-                config
-                    .effective_database_url()
-                    .expose()
-                    .starts_with("sqlite://./autopmo-data/autopmo.db")
-            );
+            assert!(config.effective_database_url().expose().starts_with("sqlite://./autopmo-data/autopmo.db"));
             Ok(())
         });
     }
@@ -131,10 +113,7 @@ mod tests {
     #[test]
     fn file_then_env_override() {
         Jail::expect_with(|jail| {
-            jail.create_file(
-                "a.toml",
-                "listen = \"127.0.0.1:9000\"\n[http]\nmax_body_bytes = 4096\n",
-            )?;
+            jail.create_file("a.toml", "listen = \"127.0.0.1:9000\"\n[http]\nmax_body_bytes = 4096\n")?;
             jail.set_env("AUTOPMO_HTTP__MAX_BODY_BYTES", "8192");
             jail.set_env("AUTOPMO_CONFIG", "ignored-here");
             jail.set_env("AUTOPMO_TEST_POSTGRES_URL", "ignored-too");
@@ -176,10 +155,7 @@ mod tests {
             jail.set_env("AUTOPMO_LISTEN", "127.0.0.1:1");
             jail.set_env("AUTOPMO_DATABASE_URL", "mysql://x");
             let msg = message(load(None));
-            assert!(
-                msg.contains("database_url") && msg.contains("postgres://"),
-                "{msg}"
-            );
+            assert!(msg.contains("database_url") && msg.contains("postgres://"), "{msg}");
             jail.set_env("AUTOPMO_DATABASE_URL", "sqlite::memory:");
             jail.set_env("AUTOPMO_DATABASE__MAX_CONNECTIONS", "0");
             let msg = message(load(None));

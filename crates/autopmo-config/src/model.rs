@@ -26,6 +26,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Application log.
     pub log: LogConfig,
+    /// Audit trail.
+    pub audit: AuditConfig,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -46,16 +49,33 @@ impl Default for Config {
 impl Config {
     /// The database URL in force: the configured one, or the embedded SQLite file.
     pub fn effective_database_url(&self) -> DatabaseUrl {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| DatabaseUrl::sqlite_file(&self.data_dir.join("autopmo.db")))
+        self.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&self.data_dir.join("autopmo.db")))
     }
 
     /// The public URL in force.
     pub fn effective_public_url(&self) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
+/// The audit trail.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// How often `serve` signs a checkpoint of the chain head, in seconds.
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { checkpoint_interval_secs: 300 }
+    }
+}
+
+impl Config {
+    /// Where the keyring lives: `<data_dir>/keys`.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
     }
 }
 
@@ -118,11 +138,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 1024 * 1024,
-            max_json_depth: 32,
-            request_timeout_secs: 30,
-        }
+        Self { max_body_bytes: 1024 * 1024, max_json_depth: 32, request_timeout_secs: 30 }
     }
 }
 
@@ -138,10 +154,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            level: "info".to_owned(),
-            format: LogFormat::Text,
-        }
+        Self { level: "info".to_owned(), format: LogFormat::Text }
     }
 }
 
@@ -164,10 +177,7 @@ pub struct DatabaseUrl(SecretString);
 impl DatabaseUrl {
     /// The URL of a SQLite file, created if missing.
     pub fn sqlite_file(path: &Path) -> Self {
-        Self(SecretString::from(format!(
-            "sqlite://{}?mode=rwc",
-            path.display()
-        )))
+        Self(SecretString::from(format!("sqlite://{}?mode=rwc", path.display())))
     }
 
     /// The URL itself, password included. Hand it only to the database driver.
@@ -187,9 +197,7 @@ impl DatabaseUrl {
         let Some((scheme, rest)) = url.split_once("://") else {
             return "***".to_owned();
         };
-        let (authority, tail) = rest
-            .split_once('/')
-            .map_or((rest, None), |(a, t)| (a, Some(t)));
+        let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
         let authority = match authority.rsplit_once('@') {
             Some((userinfo, host)) => match userinfo.split_once(':') {
                 Some((user, _password)) => format!("{user}:***@{host}"),
@@ -197,8 +205,7 @@ impl DatabaseUrl {
             },
             None => authority.to_owned(),
         };
-        let query_hides_password =
-            tail.is_some_and(|t| t.to_ascii_lowercase().contains("password="));
+        let query_hides_password = tail.is_some_and(|t| t.to_ascii_lowercase().contains("password="));
         match tail {
             Some(_) if query_hides_password => format!("{scheme}://{authority}/***"),
             Some(t) => format!("{scheme}://{authority}/{t}"),
@@ -239,22 +246,10 @@ mod tests {
     #[test]
     fn redacts_passwords() {
         let url = |s: &str| DatabaseUrl::try_from(s.to_owned()).unwrap();
-        assert_eq!(
-            url("postgres://app:s3cret@db:5432/pmo").redacted(),
-            "postgres://app:***@db:5432/pmo"
-        );
-        assert_eq!(
-            url("postgres://app@db/pmo").redacted(),
-            "postgres://app@db/pmo"
-        );
-        assert_eq!(
-            url("postgres://db/pmo?user=a&password=x").redacted(),
-            "postgres://db/***"
-        );
-        assert_eq!(
-            format!("{:?}", url("postgres://a:b@c/d")),
-            "postgres://a:***@c/d"
-        );
+        assert_eq!(url("postgres://app:s3cret@db:5432/pmo").redacted(), "postgres://app:***@db:5432/pmo");
+        assert_eq!(url("postgres://app@db/pmo").redacted(), "postgres://app@db/pmo");
+        assert_eq!(url("postgres://db/pmo?user=a&password=x").redacted(), "postgres://db/***");
+        assert_eq!(format!("{:?}", url("postgres://a:b@c/d")), "postgres://a:***@c/d");
         assert!(DatabaseUrl::try_from("mysql://x".to_owned()).is_err());
     }
 }

@@ -8,11 +8,7 @@ use std::collections::{HashMap, HashSet};
 /// dependencies) would create a cycle in the graph whose other edges are
 /// `edges` (`(task, depends_on)` pairs), returns the cycle as a path that
 /// starts and ends at `task`.
-pub fn find_cycle(
-    edges: &[(TaskId, TaskId)],
-    task: TaskId,
-    depends_on: &[TaskId],
-) -> Option<Vec<TaskId>> {
+pub fn find_cycle(edges: &[(TaskId, TaskId)], task: TaskId, depends_on: &[TaskId]) -> Option<Vec<TaskId>> {
     let mut graph: HashMap<TaskId, Vec<TaskId>> = HashMap::new();
     for &(from, to) in edges.iter().filter(|(from, _)| *from != task) {
         graph.entry(from).or_default().push(to);
@@ -61,10 +57,7 @@ mod tests {
         let t = ids(4);
         // 1 -> 2 -> 3 -> 0 ; now 0 -> 1 closes the loop.
         let edges = [(t[1], t[2]), (t[2], t[3]), (t[3], t[0])];
-        assert_eq!(
-            find_cycle(&edges, t[0], &[t[1]]),
-            Some(vec![t[0], t[1], t[2], t[3], t[0]])
-        );
+        assert_eq!(find_cycle(&edges, t[0], &[t[1]]), Some(vec![t[0], t[1], t[2], t[3], t[0]]));
     }
 
     #[test]

@@ -50,31 +50,22 @@ pub struct Currency {
 
 impl Currency {
     /// US dollars, the default currency.
-    pub const USD: Self = Self {
-        code: "USD",
-        exponent: 2,
-    };
+    pub const USD: Self = Self { code: "USD", exponent: 2 };
 
     /// Looks up a three-letter code (upper-case).
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        CURRENCIES
-            .iter()
-            .find(|(code, _)| *code == raw)
-            .map(|&(code, exponent)| Self { code, exponent })
-            .ok_or_else(|| {
+        CURRENCIES.iter().find(|(code, _)| *code == raw).map(|&(code, exponent)| Self { code, exponent }).ok_or_else(
+            || {
                 FieldError::new(
                     "",
                     "unknown_currency",
                     format!(
                         "must be one of the supported ISO 4217 codes: {}",
-                        CURRENCIES
-                            .iter()
-                            .map(|(c, _)| *c)
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        CURRENCIES.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
                     ),
                 )
-            })
+            },
+        )
     }
 
     /// The code, e.g. `USD`.
@@ -132,19 +123,10 @@ impl Amount {
             return Err(FieldError::new(
                 "",
                 "too_many_decimals",
-                format!(
-                    "{} allows at most {} decimal places",
-                    currency.code, currency.exponent
-                ),
+                format!("{} allows at most {} decimal places", currency.code, currency.exponent),
             ));
         }
-        let too_large = || {
-            FieldError::new(
-                "",
-                "out_of_range",
-                format!("must be at most {MAX_AMOUNT_UNITS}"),
-            )
-        };
+        let too_large = || FieldError::new("", "out_of_range", format!("must be at most {MAX_AMOUNT_UNITS}"));
         let value = Decimal::from_str(text).map_err(|_| too_large())?;
         if value > Decimal::from(MAX_AMOUNT_UNITS) {
             return Err(too_large());
@@ -207,12 +189,7 @@ impl Money {
 
 impl std::fmt::Display for Money {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}",
-            self.amount.to_string_in(self.currency),
-            self.currency
-        )
+        write!(f, "{} {}", self.amount.to_string_in(self.currency), self.currency)
     }
 }
 
@@ -225,13 +202,7 @@ mod tests {
         let m = Money::parse("1250000.50", "USD").unwrap();
         assert_eq!(m.amount.minor(), 125_000_050);
         assert_eq!(m.to_string(), "1250000.50 USD");
-        assert_eq!(
-            Money::parse("7", "USD")
-                .unwrap()
-                .amount
-                .to_string_in(Currency::USD),
-            "7.00"
-        );
+        assert_eq!(Money::parse("7", "USD").unwrap().amount.to_string_in(Currency::USD), "7.00");
         assert_eq!(Money::parse("1000", "JPY").unwrap().amount.minor(), 1000);
         assert_eq!(Money::parse("1.234", "KWD").unwrap().amount.minor(), 1234);
     }

@@ -149,9 +149,6 @@ mod tests {
         }
         assert_eq!(Role::ALL.len(), 6);
         assert!(TaskStatus::parse("IN_PROGRESS").is_err());
-        assert_eq!(
-            TaskStatus::parse("in_progress").unwrap(),
-            TaskStatus::InProgress
-        );
+        assert_eq!(TaskStatus::parse("in_progress").unwrap(), TaskStatus::InProgress);
     }
 }

@@ -15,29 +15,15 @@ fn bounded(raw: &str, min: usize, max: usize, multiline: bool) -> Result<String,
         return Err(if len == 0 {
             FieldError::new("", "required", "must not be empty")
         } else {
-            FieldError::new(
-                "",
-                "too_short",
-                format!("must be at least {min} characters"),
-            )
+            FieldError::new("", "too_short", format!("must be at least {min} characters"))
         });
     }
     if len > max {
-        return Err(FieldError::new(
-            "",
-            "too_long",
-            format!("must be at most {max} characters (got {len})"),
-        ));
+        return Err(FieldError::new("", "too_long", format!("must be at most {max} characters (got {len})")));
     }
-    let bad = value
-        .chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')));
+    let bad = value.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')));
     if bad {
-        return Err(FieldError::new(
-            "",
-            "invalid_characters",
-            "must not contain control characters",
-        ));
+        return Err(FieldError::new("", "invalid_characters", "must not contain control characters"));
     }
     Ok(value.to_owned())
 }
@@ -116,18 +102,10 @@ impl Username {
         let value = raw.trim().to_ascii_lowercase();
         let len = value.chars().count();
         if !(3..=64).contains(&len) {
-            return Err(FieldError::new(
-                "",
-                "invalid_length",
-                "must be 3 to 64 characters",
-            ));
+            return Err(FieldError::new("", "invalid_length", "must be 3 to 64 characters"));
         }
-        let allowed =
-            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
-        let first_ok = value
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
+        let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+        let first_ok = value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
         if !first_ok || !value.chars().all(allowed) {
             return Err(FieldError::new(
                 "",
@@ -161,19 +139,9 @@ impl Email {
     /// Validates `raw`.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let value = raw.trim();
-        let invalid = || {
-            FieldError::new(
-                "",
-                "invalid_email",
-                "must be an email address like name@example.org",
-            )
-        };
+        let invalid = || FieldError::new("", "invalid_email", "must be an email address like name@example.org");
         if value.len() > 254 {
-            return Err(FieldError::new(
-                "",
-                "too_long",
-                "must be at most 254 characters",
-            ));
+            return Err(FieldError::new("", "too_long", "must be at most 254 characters"));
         }
         let (local, domain) = value.rsplit_once('@').ok_or_else(invalid)?;
         let local_ok = !local.is_empty()
@@ -221,20 +189,11 @@ mod tests {
         assert_eq!(ProjectName::parse("").unwrap_err().code, "required");
         assert_eq!(ProjectName::parse("   ").unwrap_err().code, "required");
         assert!(ProjectName::parse(&"x".repeat(255)).is_ok());
-        assert_eq!(
-            ProjectName::parse(&"x".repeat(256)).unwrap_err().code,
-            "too_long"
-        );
+        assert_eq!(ProjectName::parse(&"x".repeat(256)).unwrap_err().code, "too_long");
         // 255 multi-byte characters are 255 characters, not 765.
         assert!(ProjectName::parse(&"é".repeat(255)).is_ok());
-        assert_eq!(
-            ProjectName::parse("a\u{0}b").unwrap_err().code,
-            "invalid_characters"
-        );
-        assert_eq!(
-            ProjectName::parse("a\nb").unwrap_err().code,
-            "invalid_characters"
-        );
+        assert_eq!(ProjectName::parse("a\u{0}b").unwrap_err().code, "invalid_characters");
+        assert_eq!(ProjectName::parse("a\nb").unwrap_err().code, "invalid_characters");
     }
 
     #[test]
@@ -251,10 +210,7 @@ mod tests {
 
     #[test]
     fn usernames() {
-        assert_eq!(
-            Username::parse("Alice.Smith").unwrap().as_str(),
-            "alice.smith"
-        );
+        assert_eq!(Username::parse("Alice.Smith").unwrap().as_str(), "alice.smith");
         assert!(Username::parse("ab").is_err());
         assert!(Username::parse("-alice").is_err());
         assert!(Username::parse("al ice").is_err());
@@ -266,15 +222,7 @@ mod tests {
         let email = Email::parse("Alice@Example.ORG").unwrap();
         assert_eq!(email.as_str(), "Alice@example.org");
         assert_eq!(email.normalized(), "alice@example.org");
-        for bad in [
-            "",
-            "alice",
-            "@example.org",
-            "alice@",
-            "alice@localhost",
-            "a b@example.org",
-            "a@-x.org",
-        ] {
+        for bad in ["", "alice", "@example.org", "alice@", "alice@localhost", "a b@example.org", "a@-x.org"] {
             assert!(Email::parse(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -17,11 +17,7 @@ pub struct FieldError {
 impl FieldError {
     /// A new field error.
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code,
-            message: message.into(),
-        }
+        Self { field: field.into(), code, message: message.into() }
     }
 
     /// The same error reported under another field name.
@@ -73,18 +69,12 @@ impl ValidationErrors {
 
     /// `Ok(())` when nothing was found, else all the errors.
     pub fn finish(self) -> Result<(), Self> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(self)
-        }
+        if self.errors.is_empty() { Ok(()) } else { Err(self) }
     }
 }
 
 impl From<FieldError> for ValidationErrors {
     fn from(error: FieldError) -> Self {
-        Self {
-            errors: vec![error],
-        }
+        Self { errors: vec![error] }
     }
 }

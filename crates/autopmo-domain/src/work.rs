@@ -27,35 +27,23 @@ impl Hours {
             && !text.starts_with('.')
             && !text.ends_with('.');
         if !ok {
-            return Err(FieldError::new(
-                "",
-                "invalid_decimal",
-                "must be a decimal string like \"7.5\"",
-            ));
+            return Err(FieldError::new("", "invalid_decimal", "must be a decimal string like \"7.5\""));
         }
         if text.split_once('.').is_some_and(|(_, f)| f.len() > 2) {
-            return Err(FieldError::new(
-                "",
-                "too_many_decimals",
-                "allows at most 2 decimal places",
-            ));
+            return Err(FieldError::new("", "too_many_decimals", "allows at most 2 decimal places"));
         }
-        let range =
-            || FieldError::new("", "out_of_range", format!("must be at most {}", Self::MAX));
+        let range = || FieldError::new("", "out_of_range", format!("must be at most {}", Self::MAX));
         let value = Decimal::from_str(text).map_err(|_| range())?;
         if value > Decimal::from(Self::MAX) {
             return Err(range());
         }
-        let hundredths =
-            i64::try_from((value * Decimal::ONE_HUNDRED).trunc()).map_err(|_| range())?;
+        let hundredths = i64::try_from((value * Decimal::ONE_HUNDRED).trunc()).map_err(|_| range())?;
         Ok(Self { hundredths })
     }
 
     /// From a stored count of hundredths; `None` when out of range.
     pub fn from_hundredths(hundredths: i64) -> Option<Self> {
-        (0..=Self::MAX * 100)
-            .contains(&hundredths)
-            .then_some(Self { hundredths })
+        (0..=Self::MAX * 100).contains(&hundredths).then_some(Self { hundredths })
     }
 
     /// The stored form.
@@ -118,8 +106,7 @@ impl PlannedDates {
 /// Parses an ISO 8601 calendar date (`2026-12-31`).
 pub fn parse_date(raw: &str) -> Result<Date, FieldError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(raw.trim(), format)
-        .map_err(|_| FieldError::new("", "invalid_date", "must be a date like 2026-12-31"))
+    Date::parse(raw.trim(), format).map_err(|_| FieldError::new("", "invalid_date", "must be a date like 2026-12-31"))
 }
 
 #[cfg(test)]
@@ -150,11 +137,7 @@ mod tests {
         assert_eq!(parse_date("2026-02-28").unwrap(), date!(2026 - 02 - 28));
         assert!(parse_date("2026-02-30").is_err());
         assert!(parse_date("28/02/2026").is_err());
-        assert!(
-            PlannedDates::new(Some(date!(2026 - 03 - 01)), Some(date!(2026 - 02 - 01))).is_err()
-        );
-        assert!(
-            PlannedDates::new(Some(date!(2026 - 03 - 01)), Some(date!(2026 - 03 - 01))).is_ok()
-        );
+        assert!(PlannedDates::new(Some(date!(2026 - 03 - 01)), Some(date!(2026 - 02 - 01))).is_err());
+        assert!(PlannedDates::new(Some(date!(2026 - 03 - 01)), Some(date!(2026 - 03 - 01))).is_ok());
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod audit;
 mod extract;
 mod middleware;
 mod openapi;
@@ -8,6 +9,7 @@ mod routes;
 mod state;
 mod views;
 
+pub use audit::{Audit, AuditCtx};
 pub use extract::principal::Principal;
 pub use middleware::RequestId;
 pub use problem::ApiError;
@@ -24,10 +26,7 @@ pub fn app(state: AppState) -> Router {
     let json = std::sync::Arc::new(api.to_json().unwrap_or_default());
     middleware::wrap(
         router
-            .route(
-                "/api/v1/openapi.json",
-                axum::routing::get(move || openapi::serve(std::sync::Arc::clone(&json))),
-            )
+            .route("/api/v1/openapi.json", axum::routing::get(move || openapi::serve(std::sync::Arc::clone(&json))))
             .fallback(problem::not_found_fallback),
         &state,
     )
@@ -48,10 +47,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

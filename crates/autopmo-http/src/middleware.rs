@@ -19,15 +19,13 @@ pub struct RequestId(pub String);
 
 /// Wraps `router` in the layers every route shares.
 pub fn wrap(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    // Outermost last: request id, audit, problem documents, time limit, panics, body limit.
     router
+        .layer(axum::extract::DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, state.limits.request_timeout))
         .layer(axum::middleware::from_fn(problems_for_bare_errors))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            state.limits.max_body_bytes,
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            state.limits.request_timeout,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::layer))
         .layer(axum::middleware::from_fn(request_id))
 }
 
@@ -39,10 +37,7 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
-        .filter(|v| {
-            v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        })
+        .filter(|v| v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
         .map(str::to_owned);
     let id = given.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
@@ -53,13 +48,8 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
     let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     tracing::info!(request_id = %id, %method, %path, status = response.status().as_u16(), "request");
     response
 }
@@ -72,10 +62,8 @@ async fn problems_for_bare_errors(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let is_problem =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     if is_problem {
         return response;
     }

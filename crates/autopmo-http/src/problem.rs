@@ -123,9 +123,7 @@ fn render(
     };
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     response
 }
 
@@ -161,7 +159,9 @@ impl IntoResponse for ApiError {
                 None,
                 None,
             ),
-            Self::Rule(detail) => render(S::UNPROCESSABLE_ENTITY, "rule_violation", "Refused by a rule", detail, None, None, None),
+            Self::Rule(detail) => {
+                render(S::UNPROCESSABLE_ENTITY, "rule_violation", "Refused by a rule", detail, None, None, None)
+            }
             Self::Unauthenticated => {
                 let mut response = render(
                     S::UNAUTHORIZED,
@@ -175,7 +175,9 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 response
             }
-            Self::NotFound(what) => render(S::NOT_FOUND, "not_found", "Not found", format!("no such {what}"), None, None, None),
+            Self::NotFound(what) => {
+                render(S::NOT_FOUND, "not_found", "Not found", format!("no such {what}"), None, None, None)
+            }
             Self::Conflict(detail) => render(S::CONFLICT, "conflict", "Conflict", detail, None, None, None),
             Self::PreconditionFailed { current } => render(
                 S::PRECONDITION_FAILED,
@@ -190,7 +192,8 @@ impl IntoResponse for ApiError {
                 S::PRECONDITION_REQUIRED,
                 "precondition_required",
                 "Precondition required",
-                "send If-Match with the ETag from your last read, so that no one else's change is overwritten".to_owned(),
+                "send If-Match with the ETag from your last read, so that no one else's change is overwritten"
+                    .to_owned(),
                 None,
                 None,
                 None,
@@ -242,12 +245,10 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => Self::NotFound("resource"),
             StoreError::VersionMismatch { current } => Self::PreconditionFailed { current },
-            StoreError::Duplicate(what) => {
-                Self::Conflict(format!("a {what} with that value already exists"))
+            StoreError::Duplicate(what) => Self::Conflict(format!("a {what} with that value already exists")),
+            StoreError::Reference(what) => {
+                Self::Rule(format!("the referenced {what} does not exist or is still in use"))
             }
-            StoreError::Reference(what) => Self::Rule(format!(
-                "the referenced {what} does not exist or is still in use"
-            )),
             StoreError::Rule(detail) => Self::Rule(detail),
             StoreError::Unavailable(reason) => Self::Unavailable(reason),
             other => Self::Internal(Box::new(other)),

@@ -2,6 +2,7 @@
 
 use autopmo_domain::Clock;
 use autopmo_store::Store;
+use autopmo_trail::AuditTrail;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,11 +19,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 1024 * 1024,
-            max_json_depth: 32,
-            request_timeout: Duration::from_secs(30),
-        }
+        Self { max_body_bytes: 1024 * 1024, max_json_depth: 32, request_timeout: Duration::from_secs(30) }
     }
 }
 
@@ -35,23 +32,20 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Request limits.
     pub limits: Limits,
+    /// The audit trail.
+    pub trail: AuditTrail,
 }
 
 impl AppState {
     /// A state over `store` with `clock` and `limits`.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, limits: Limits) -> Self {
-        Self {
-            store,
-            clock,
-            limits,
-        }
+    pub fn new(trail: AuditTrail, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+        Self { store: trail.store().clone(), clock, limits, trail }
     }
 
     /// The current time at the precision the store keeps (microseconds), so
     /// that what a write returns is exactly what a later read returns.
     pub fn now(&self) -> time::OffsetDateTime {
         let now = self.clock.now();
-        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-            .unwrap_or(now)
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
     }
 }

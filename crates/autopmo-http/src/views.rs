@@ -28,10 +28,7 @@ pub struct MoneyView {
 
 impl From<Money> for MoneyView {
     fn from(m: Money) -> Self {
-        Self {
-            amount: DecimalText(m.amount.to_string_in(m.currency)),
-            currency: m.currency.code().to_owned(),
-        }
+        Self { amount: DecimalText(m.amount.to_string_in(m.currency)), currency: m.currency.code().to_owned() }
     }
 }
 
@@ -47,7 +44,9 @@ impl<'de> Deserialize<'de> for DecimalText {
         impl serde::de::Visitor<'_> for Visitor {
             type Value = DecimalText;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a decimal string such as \"1250.00\" (JSON numbers are refused: they cannot hold exact decimals)")
+                f.write_str(
+                    "a decimal string such as \"1250.00\" (JSON numbers are refused: they cannot hold exact decimals)",
+                )
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DecimalText, E> {
                 Ok(DecimalText(v.to_owned()))
@@ -59,10 +58,14 @@ impl<'de> Deserialize<'de> for DecimalText {
 
 /// For PATCH bodies: distinguishes an absent field (`None`) from an explicit
 /// `null` (`Some(None)`).
-pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// For PATCH bodies: a field that may be absent but, when present, must not
+/// be `null` (it has no "empty" value to set).
+pub fn not_null<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// A project.
@@ -227,11 +230,7 @@ impl CostView {
             id: c.id.to_string(),
             project_id: c.project_id.to_string(),
             entry_date: day(c.entry_date),
-            amount: Money {
-                amount: c.amount,
-                currency,
-            }
-            .into(),
+            amount: Money { amount: c.amount, currency }.into(),
             category: c.category.as_str().to_owned(),
             note: c.note.as_str().to_owned(),
             created_at: ts(c.created_at),
@@ -279,16 +278,13 @@ impl From<User> for UserView {
 pub struct PageView<T: ToSchema> {
     /// The items.
     pub items: Vec<T>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
 impl<T: ToSchema> PageView<T> {
     /// Maps a store page.
     pub fn from_page<U>(page: autopmo_store::Page<U>, f: impl FnMut(U) -> T) -> Self {
-        Self {
-            items: page.items.into_iter().map(f).collect(),
-            next_cursor: page.next_cursor,
-        }
+        Self { items: page.items.into_iter().map(f).collect(), next_cursor: page.next_cursor }
     }
 }

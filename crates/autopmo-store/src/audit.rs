@@ -47,12 +47,7 @@ pub(crate) async fn insert(conn: &mut AnyConnection, r: &AuditRecord) -> Result<
 }
 
 /// Records with `from <= sequence <= to`, in chain order, at most `limit`.
-pub async fn range(
-    conn: &mut AnyConnection,
-    from: i64,
-    to: i64,
-    limit: i64,
-) -> Result<Vec<AuditRecord>> {
+pub async fn range(conn: &mut AnyConnection, from: i64, to: i64, limit: i64) -> Result<Vec<AuditRecord>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{COLUMNS} WHERE sequence >= $1 AND sequence <= $2 ORDER BY sequence LIMIT $3"
     )))
@@ -66,9 +61,7 @@ pub async fn range(
 
 /// The lowest and highest sequence present (`None` when the table is empty).
 pub async fn bounds(conn: &mut AnyConnection) -> Result<Option<(i64, i64)>> {
-    let row = sqlx::query("SELECT MIN(sequence), MAX(sequence) FROM audit_events")
-        .fetch_one(conn)
-        .await?;
+    let row = sqlx::query("SELECT MIN(sequence), MAX(sequence) FROM audit_events").fetch_one(conn).await?;
     let min: Option<i64> = row.try_get(0)?;
     let max: Option<i64> = row.try_get(1)?;
     Ok(min.zip(max))
@@ -76,21 +69,13 @@ pub async fn bounds(conn: &mut AnyConnection) -> Result<Option<(i64, i64)>> {
 
 /// The committed chain head.
 pub async fn head(conn: &mut AnyConnection) -> Result<ChainHead> {
-    let row = sqlx::query("SELECT sequence, hash FROM audit_head WHERE id = 1")
-        .fetch_one(conn)
-        .await?;
-    Ok(ChainHead {
-        sequence: row.try_get(0)?,
-        hash: row.try_get(1)?,
-    })
+    let row = sqlx::query("SELECT sequence, hash FROM audit_head WHERE id = 1").fetch_one(conn).await?;
+    Ok(ChainHead { sequence: row.try_get(0)?, hash: row.try_get(1)? })
 }
 
 /// Number of records.
 pub async fn count(conn: &mut AnyConnection) -> Result<i64> {
-    Ok(sqlx::query("SELECT COUNT(*) FROM audit_events")
-        .fetch_one(conn)
-        .await?
-        .try_get(0)?)
+    Ok(sqlx::query("SELECT COUNT(*) FROM audit_events").fetch_one(conn).await?.try_get(0)?)
 }
 
 pub(crate) fn from_row(row: &AnyRow) -> Result<AuditRecord> {
@@ -102,8 +87,7 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<AuditRecord> {
         event_id: row.try_get("event_id")?,
         timestamp: parse_ts(TABLE, &row.try_get::<String, _>("occurred_at")?)?,
         event_type: row.try_get("event_type")?,
-        category: Category::parse(&category)
-            .ok_or_else(|| StoreError::corrupt(TABLE, "unknown category"))?,
+        category: Category::parse(&category).ok_or_else(|| StoreError::corrupt(TABLE, "unknown category"))?,
         actor: Actor {
             user_id: row.try_get("actor_user_id")?,
             subject: row.try_get("actor_subject")?,
@@ -112,16 +96,11 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<AuditRecord> {
             user_agent: row.try_get("actor_user_agent")?,
         },
         resource: match resource_type {
-            Some(kind) => Some(Resource {
-                kind,
-                id: row.try_get("resource_id")?,
-                name: row.try_get("resource_name")?,
-            }),
+            Some(kind) => Some(Resource { kind, id: row.try_get("resource_id")?, name: row.try_get("resource_name")? }),
             None => None,
         },
         action: row.try_get("action")?,
-        status: Outcome::parse(&status)
-            .ok_or_else(|| StoreError::corrupt(TABLE, "unknown status"))?,
+        status: Outcome::parse(&status).ok_or_else(|| StoreError::corrupt(TABLE, "unknown status"))?,
         metadata: row.try_get("metadata")?,
         request_id: row.try_get("request_id")?,
         session_id: row.try_get("session_id")?,
@@ -129,4 +108,149 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<AuditRecord> {
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
     })
+}
+
+/// Filters for listing audit events; every one optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// At or after (RFC 3339 UTC, as stored).
+    pub from: Option<time::OffsetDateTime>,
+    /// Before.
+    pub to: Option<time::OffsetDateTime>,
+    /// Actor's user id.
+    pub actor_user_id: Option<String>,
+    /// Exact event type.
+    pub event_type: Option<String>,
+    /// Resource type.
+    pub resource_type: Option<String>,
+    /// Resource id.
+    pub resource_id: Option<String>,
+    /// Outcome.
+    pub status: Option<Outcome>,
+    /// Category.
+    pub category: Option<Category>,
+}
+
+/// Newest first, starting below `before_sequence` when given.
+pub async fn list(
+    conn: &mut AnyConnection,
+    filter: &AuditFilter,
+    before_sequence: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditRecord>> {
+    use crate::page::{Arg, Statement};
+    let mut stmt = Statement::new(COLUMNS);
+    stmt.push(" WHERE 1 = 1")
+        .filter_eq("actor_user_id", filter.actor_user_id.clone())
+        .filter_eq("event_type", filter.event_type.clone())
+        .filter_eq("resource_type", filter.resource_type.clone())
+        .filter_eq("resource_id", filter.resource_id.clone())
+        .filter_eq("status", filter.status.map(|s| s.as_str().to_owned()))
+        .filter_eq("category", filter.category.map(|c| c.as_str().to_owned()));
+    if let Some(from) = filter.from {
+        stmt.push(" AND occurred_at >= ").bind(Arg::Text(ts(from)));
+    }
+    if let Some(to) = filter.to {
+        stmt.push(" AND occurred_at < ").bind(Arg::Text(ts(to)));
+    }
+    if let Some(before) = before_sequence {
+        stmt.push(" AND sequence < ").bind(Arg::Int(before));
+    }
+    stmt.push(" ORDER BY sequence DESC LIMIT ").bind(Arg::Int(limit));
+    let rows = stmt.query().fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// A signed statement that the chain reached `sequence` with `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    /// Sequence vouched for.
+    pub sequence: i64,
+    /// Its hash.
+    pub hash: String,
+    /// When signed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    /// Signing key id.
+    pub key_id: String,
+    /// base64url Ed25519 signature.
+    pub signature: String,
+}
+
+/// Stores a checkpoint (a second one at the same sequence is ignored).
+pub async fn insert_checkpoint(conn: &mut AnyConnection, c: &Checkpoint) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (sequence, hash, created_at, key_id, signature) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (sequence) DO NOTHING",
+    )
+    .bind(c.sequence)
+    .bind(c.hash.as_str())
+    .bind(ts(c.created_at))
+    .bind(c.key_id.as_str())
+    .bind(c.signature.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every checkpoint, oldest first.
+pub async fn checkpoints(conn: &mut AnyConnection) -> Result<Vec<Checkpoint>> {
+    let rows =
+        sqlx::query("SELECT sequence, hash, created_at, key_id, signature FROM audit_checkpoints ORDER BY sequence")
+            .fetch_all(conn)
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Checkpoint {
+                sequence: r.try_get(0)?,
+                hash: r.try_get(1)?,
+                created_at: parse_ts("audit_checkpoints", &r.try_get::<String, _>(2)?)?,
+                key_id: r.try_get(3)?,
+                signature: r.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// A person's wrapped data key: `(kek_id, wrapped)`, or `Ok(None)` when
+/// there is none yet; `Err(Erased)` style is expressed by `wrapped = None`.
+pub async fn subject_key(conn: &mut AnyConnection, subject: &str) -> Result<Option<(String, Option<String>)>> {
+    let row = sqlx::query("SELECT kek_id, wrapped_key FROM subject_keys WHERE subject = $1")
+        .bind(subject)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+}
+
+/// Stores a wrapped key unless the subject already has one (first writer wins).
+pub async fn insert_subject_key(
+    conn: &mut AnyConnection,
+    subject: &str,
+    kek_id: &str,
+    wrapped: &str,
+    now: time::OffsetDateTime,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO subject_keys (subject, kek_id, wrapped_key, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (subject) DO NOTHING",
+    )
+    .bind(subject)
+    .bind(kek_id)
+    .bind(wrapped)
+    .bind(ts(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Destroys a subject's key: everything sealed under it becomes unreadable.
+pub async fn destroy_subject_key(conn: &mut AnyConnection, subject: &str, now: time::OffsetDateTime) -> Result<bool> {
+    let result = sqlx::query(
+        "UPDATE subject_keys SET wrapped_key = NULL, destroyed_at = $1 WHERE subject = $2 AND wrapped_key IS NOT NULL",
+    )
+    .bind(ts(now))
+    .bind(subject)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() > 0)
 }

@@ -13,9 +13,7 @@ const DATE: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]")
 
 /// A timestamp as stored.
 pub fn ts(at: OffsetDateTime) -> String {
-    at.to_offset(UtcOffset::UTC)
-        .format(TIMESTAMP)
-        .unwrap_or_default()
+    at.to_offset(UtcOffset::UTC).format(TIMESTAMP).unwrap_or_default()
 }
 
 /// A stored timestamp.
@@ -36,18 +34,12 @@ pub fn parse_date(table: &'static str, raw: &str) -> Result<Date, StoreError> {
 }
 
 /// An optional stored date.
-pub fn parse_opt_date(
-    table: &'static str,
-    raw: Option<String>,
-) -> Result<Option<Date>, StoreError> {
+pub fn parse_opt_date(table: &'static str, raw: Option<String>) -> Result<Option<Date>, StoreError> {
     raw.map(|r| parse_date(table, &r)).transpose()
 }
 
 /// Parses a stored value with a domain parser, naming the table when it fails.
-pub fn field<T, E: std::fmt::Display>(
-    table: &'static str,
-    result: Result<T, E>,
-) -> Result<T, StoreError> {
+pub fn field<T, E: std::fmt::Display>(table: &'static str, result: Result<T, E>) -> Result<T, StoreError> {
     result.map_err(|e| StoreError::corrupt(table, e))
 }
 

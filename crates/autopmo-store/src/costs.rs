@@ -65,30 +65,18 @@ pub async fn insert(conn: &mut AnyConnection, c: &CostEntry) -> Result<()> {
 }
 
 /// Reads one cost entry of a project.
-pub async fn get(
-    conn: &mut AnyConnection,
-    project: ProjectId,
-    id: CostEntryId,
-) -> Result<CostEntry> {
+pub async fn get(conn: &mut AnyConnection, project: ProjectId, id: CostEntryId) -> Result<CostEntry> {
     let mut stmt = Statement::new(COLUMNS);
     stmt.push(" WHERE c.project_id = ")
         .bind(Arg::Text(project.to_string()))
         .push(" AND c.id = ")
         .bind(Arg::Text(id.to_string()));
-    let row = stmt
-        .query()
-        .fetch_optional(conn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    let row = stmt.query().fetch_optional(conn).await?.ok_or(StoreError::NotFound)?;
     from_row(&row)
 }
 
 /// Writes `c` over the stored entry if still at `expected_version`.
-pub async fn update(
-    conn: &mut AnyConnection,
-    c: &CostEntry,
-    expected_version: i64,
-) -> Result<CostEntry> {
+pub async fn update(conn: &mut AnyConnection, c: &CostEntry, expected_version: i64) -> Result<CostEntry> {
     let result = sqlx::query(
         "UPDATE cost_entries SET entry_date = $1, amount_minor = $2, category = $3, note = $4, updated_at = $5, \
          version = version + 1 WHERE project_id = $6 AND id = $7 AND version = $8",
@@ -105,9 +93,7 @@ pub async fn update(
     .await?;
     if result.rows_affected() == 0 {
         let current = get(conn, c.project_id, c.id).await?;
-        return Err(StoreError::VersionMismatch {
-            current: current.version,
-        });
+        return Err(StoreError::VersionMismatch { current: current.version });
     }
     get(conn, c.project_id, c.id).await
 }
@@ -123,9 +109,7 @@ pub async fn delete(
     if let Some(v) = expected_version
         && v != current.version
     {
-        return Err(StoreError::VersionMismatch {
-            current: current.version,
-        });
+        return Err(StoreError::VersionMismatch { current: current.version });
     }
     sqlx::query("DELETE FROM cost_entries WHERE project_id = $1 AND id = $2")
         .bind(project.to_string())
@@ -159,26 +143,14 @@ pub async fn list(
 }
 
 fn from_row(row: &AnyRow) -> Result<CostEntry> {
-    let currency = field(
-        TABLE,
-        Currency::parse(&row.try_get::<String, _>("currency")?),
-    )?;
+    let currency = field(TABLE, Currency::parse(&row.try_get::<String, _>("currency")?))?;
     Ok(CostEntry {
-        id: field(
-            TABLE,
-            row.try_get::<String, _>("id")?.parse::<CostEntryId>(),
-        )?,
-        project_id: field(
-            TABLE,
-            row.try_get::<String, _>("project_id")?.parse::<ProjectId>(),
-        )?,
+        id: field(TABLE, row.try_get::<String, _>("id")?.parse::<CostEntryId>())?,
+        project_id: field(TABLE, row.try_get::<String, _>("project_id")?.parse::<ProjectId>())?,
         entry_date: parse_date(TABLE, &row.try_get::<String, _>("entry_date")?)?,
         amount: Amount::from_minor(row.try_get("amount_minor")?, currency)
             .ok_or_else(|| StoreError::corrupt(TABLE, "amount out of range"))?,
-        category: field(
-            TABLE,
-            CostCategory::parse(&row.try_get::<String, _>("category")?),
-        )?,
+        category: field(TABLE, CostCategory::parse(&row.try_get::<String, _>("category")?))?,
         note: field(TABLE, Note::parse(&row.try_get::<String, _>("note")?))?,
         created_at: parse_ts(TABLE, &row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_ts(TABLE, &row.try_get::<String, _>("updated_at")?)?,

@@ -89,19 +89,15 @@ impl Store {
     /// Connects (creating a SQLite file if needed). Does not migrate.
     pub async fn connect(options: &StoreOptions) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let backend =
-            if options.url.starts_with("postgres://") || options.url.starts_with("postgresql://") {
-                Backend::Postgres
-            } else if options.url.starts_with("sqlite:") {
-                Backend::Sqlite
-            } else {
-                return Err(StoreError::Unavailable(
-                    "unsupported database URL scheme".to_owned(),
-                ));
-            };
-        let connect_options = AnyConnectOptions::from_str(&options.url).map_err(|e| {
-            StoreError::Unavailable(format!("invalid database URL: {}", redact_error(&e)))
-        })?;
+        let backend = if options.url.starts_with("postgres://") || options.url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if options.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Unavailable("unsupported database URL scheme".to_owned()));
+        };
+        let connect_options = AnyConnectOptions::from_str(&options.url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid database URL: {}", redact_error(&e))))?;
         let pragmas = sqlite_pragmas(options);
         let pool = |max: u32| {
             let pragmas = pragmas.clone();
@@ -137,14 +133,7 @@ impl Store {
             }
         };
         let writer = Writer::new(backend, write.clone());
-        Ok(Self {
-            inner: Arc::new(Inner {
-                backend,
-                read,
-                write,
-                writer,
-            }),
-        })
+        Ok(Self { inner: Arc::new(Inner { backend, read, write, writer }) })
     }
 
     /// The engine in use.
@@ -191,18 +180,14 @@ impl Store {
         let mut problems = Vec::new();
         match self.inner.backend {
             Backend::Sqlite => {
-                let rows = sqlx::query("PRAGMA integrity_check")
-                    .fetch_all(&self.inner.write)
-                    .await?;
+                let rows = sqlx::query("PRAGMA integrity_check").fetch_all(&self.inner.write).await?;
                 for row in rows {
                     let line: String = sqlx::Row::try_get(&row, 0)?;
                     if line != "ok" {
                         problems.push(line);
                     }
                 }
-                let rows = sqlx::query("PRAGMA foreign_key_check")
-                    .fetch_all(&self.inner.write)
-                    .await?;
+                let rows = sqlx::query("PRAGMA foreign_key_check").fetch_all(&self.inner.write).await?;
                 problems.extend(rows.iter().map(|_| "foreign key violation".to_owned()));
             }
             Backend::Postgres => {
@@ -237,6 +222,7 @@ impl Store {
 
     /// Closes the pools, waiting for connections in use.
     pub async fn close(&self) {
+        self.inner.writer.close().await;
         self.inner.read.close().await;
         self.inner.write.close().await;
     }
@@ -246,26 +232,13 @@ fn sqlite_pragmas(options: &StoreOptions) -> Vec<String> {
     vec![
         "PRAGMA journal_mode = WAL".to_owned(),
         "PRAGMA foreign_keys = ON".to_owned(),
-        format!(
-            "PRAGMA busy_timeout = {}",
-            options.sqlite_busy_timeout.as_millis()
-        ),
-        format!(
-            "PRAGMA synchronous = {}",
-            if options.sqlite_synchronous_full {
-                "FULL"
-            } else {
-                "NORMAL"
-            }
-        ),
+        format!("PRAGMA busy_timeout = {}", options.sqlite_busy_timeout.as_millis()),
+        format!("PRAGMA synchronous = {}", if options.sqlite_synchronous_full { "FULL" } else { "NORMAL" }),
     ]
 }
 
 fn connect_error(error: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(format!(
-        "cannot connect to the database: {}",
-        redact_error(&error)
-    ))
+    StoreError::Unavailable(format!("cannot connect to the database: {}", redact_error(&error)))
 }
 
 /// Driver errors can echo the URL; never let a password through.

@@ -58,10 +58,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn corrupt(table: &'static str, detail: impl std::fmt::Display) -> Self {
-        Self::Corrupt {
-            table,
-            detail: detail.to_string(),
-        }
+        Self::Corrupt { table, detail: detail.to_string() }
     }
 }
 
@@ -76,9 +73,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) => match db.kind() {
                 ErrorKind::UniqueViolation => Self::Duplicate(constraint_label(db.message())),
                 ErrorKind::ForeignKeyViolation => Self::Reference(constraint_label(db.message())),
-                _ if is_unavailable(db.code().as_deref(), db.message()) => {
-                    Self::Unavailable(db.message().to_owned())
-                }
+                _ if is_unavailable(db.code().as_deref(), db.message()) => Self::Unavailable(db.message().to_owned()),
                 _ => Self::Database(error),
             },
             _ => Self::Database(error),
@@ -89,17 +84,10 @@ impl From<sqlx::Error> for StoreError {
 /// SQLite busy/locked/read-only/full and PostgreSQL read-only, disk-full or
 /// shutdown states: the request may succeed later, so callers answer 503.
 fn is_unavailable(code: Option<&str>, message: &str) -> bool {
-    let sqlite = matches!(
-        code,
-        Some("5" | "6" | "8" | "13" | "261" | "262" | "517" | "1032" | "776" | "10")
-    );
-    let postgres = code.is_some_and(|c| {
-        c == "25006" || c.starts_with("53") || c.starts_with("57P") || c.starts_with("08")
-    });
-    sqlite
-        || postgres
-        || message.contains("database is locked")
-        || message.contains("readonly database")
+    let sqlite = matches!(code, Some("5" | "6" | "8" | "13" | "261" | "262" | "517" | "1032" | "776" | "10"));
+    let postgres =
+        code.is_some_and(|c| c == "25006" || c.starts_with("53") || c.starts_with("57P") || c.starts_with("08"));
+    sqlite || postgres || message.contains("database is locked") || message.contains("readonly database")
 }
 
 /// The first matching well-known name in a driver message, so errors name the
@@ -115,10 +103,7 @@ fn constraint_label(message: &str) -> &'static str {
         ("api_tokens", "api token"),
         ("user_roles", "role"),
     ];
-    KNOWN
-        .iter()
-        .find(|(needle, _)| message.contains(needle))
-        .map_or("record", |(_, label)| label)
+    KNOWN.iter().find(|(needle, _)| message.contains(needle)).map_or("record", |(_, label)| label)
 }
 
 /// Shorthand.

@@ -8,8 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 const TABLE: &str = "project_members";
-const COLUMNS: &str =
-    "SELECT project_id, user_id, kind, created_at, updated_at, version FROM project_members";
+const COLUMNS: &str = "SELECT project_id, user_id, kind, created_at, updated_at, version FROM project_members";
 
 /// Members are listed in the order they joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,11 +52,7 @@ pub async fn get(conn: &mut AnyConnection, project: ProjectId, user: UserId) -> 
         .bind(Arg::Text(project.to_string()))
         .push(" AND user_id = ")
         .bind(Arg::Text(user.to_string()));
-    let row = stmt
-        .query()
-        .fetch_optional(conn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    let row = stmt.query().fetch_optional(conn).await?.ok_or(StoreError::NotFound)?;
     from_row(&row)
 }
 
@@ -76,9 +71,7 @@ pub async fn update(conn: &mut AnyConnection, m: &Member, expected_version: i64)
     .await?;
     if result.rows_affected() == 0 {
         let current = get(conn, m.project_id, m.user_id).await?;
-        return Err(StoreError::VersionMismatch {
-            current: current.version,
-        });
+        return Err(StoreError::VersionMismatch { current: current.version });
     }
     get(conn, m.project_id, m.user_id).await
 }
@@ -94,15 +87,15 @@ pub async fn delete(
     if let Some(v) = expected_version
         && v != current.version
     {
-        return Err(StoreError::VersionMismatch {
-            current: current.version,
-        });
+        return Err(StoreError::VersionMismatch { current: current.version });
     }
-    sqlx::query("UPDATE tasks SET assignee_id = NULL, version = version + 1 WHERE project_id = $1 AND assignee_id = $2")
-        .bind(project.to_string())
-        .bind(user.to_string())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE tasks SET assignee_id = NULL, version = version + 1 WHERE project_id = $1 AND assignee_id = $2",
+    )
+    .bind(project.to_string())
+    .bind(user.to_string())
+    .execute(&mut *conn)
+    .await?;
     sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2")
         .bind(project.to_string())
         .bind(user.to_string())
@@ -118,27 +111,18 @@ pub async fn list(
     params: &ListParams<MemberSort>,
 ) -> Result<Page<Member>> {
     let mut stmt = Statement::new(COLUMNS);
-    stmt.push(" WHERE project_id = ")
-        .bind(Arg::Text(project.to_string()));
+    stmt.push(" WHERE project_id = ").bind(Arg::Text(project.to_string()));
     // Keyset on (created_at, user_id): the `id` in the ordering is the user id.
     stmt.paginate_with_id_column(params, "user_id")?;
     let rows = stmt.query().fetch_all(conn).await?;
     let items = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-    Ok(finish(items, params, |m| {
-        (ts(m.created_at), m.user_id.to_string())
-    }))
+    Ok(finish(items, params, |m| (ts(m.created_at), m.user_id.to_string())))
 }
 
 fn from_row(row: &AnyRow) -> Result<Member> {
     Ok(Member {
-        project_id: field(
-            TABLE,
-            row.try_get::<String, _>("project_id")?.parse::<ProjectId>(),
-        )?,
-        user_id: field(
-            TABLE,
-            row.try_get::<String, _>("user_id")?.parse::<UserId>(),
-        )?,
+        project_id: field(TABLE, row.try_get::<String, _>("project_id")?.parse::<ProjectId>())?,
+        user_id: field(TABLE, row.try_get::<String, _>("user_id")?.parse::<UserId>())?,
         kind: field(TABLE, MemberKind::parse(&row.try_get::<String, _>("kind")?))?,
         created_at: parse_ts(TABLE, &row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_ts(TABLE, &row.try_get::<String, _>("updated_at")?)?,

@@ -26,16 +26,8 @@ pub struct Migration {
 
 /// Every migration this binary knows.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "pmo_domain",
-        sql: include_str!("../migrations/0001_pmo_domain.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "audit",
-        sql: include_str!("../migrations/0002_audit.sql"),
-    },
+    Migration { version: 1, name: "pmo_domain", sql: include_str!("../migrations/0001_pmo_domain.sql") },
+    Migration { version: 2, name: "audit", sql: include_str!("../migrations/0002_audit.sql") },
 ];
 
 /// The schema version this binary expects.
@@ -64,33 +56,28 @@ pub async fn migrate(store: &Store, now: OffsetDateTime) -> Result<MigrationRepo
     let mut tx = store.begin_direct().await?;
     if store.backend() == Backend::Postgres {
         // Serialise concurrent migrators; released at commit or rollback.
-        sqlx::query("SELECT pg_advisory_xact_lock(7261837)")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7261837)").execute(&mut *tx).await?;
     }
     sqlx::query(CREATE_TABLE).execute(&mut *tx).await?;
     let applied = applied(&mut tx).await?;
     check_applied(&applied)?;
-    let mut report = MigrationReport {
-        applied: Vec::new(),
-        current: 0,
-    };
+    let mut report = MigrationReport { applied: Vec::new(), current: 0 };
     for migration in MIGRATIONS {
         if applied.iter().any(|(v, _)| *v == migration.version) {
             continue;
         }
         for statement in statements(migration.sql) {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut *tx).await?;
         }
-        sqlx::query("INSERT INTO autopmo_schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
-            .bind(migration.version)
-            .bind(migration.name)
-            .bind(checksum(migration.sql))
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO autopmo_schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(checksum(migration.sql))
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
         report.applied.push(migration.version);
     }
     tx.commit().await?;
@@ -124,40 +111,27 @@ pub async fn current_version(store: &Store) -> Result<i64> {
 
 async fn applied(conn: &mut sqlx::AnyConnection) -> Result<Vec<(i64, String)>> {
     let rows =
-        sqlx::query("SELECT version, checksum FROM autopmo_schema_migrations ORDER BY version")
-            .fetch_all(conn)
-            .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?)))
-        .collect()
+        sqlx::query("SELECT version, checksum FROM autopmo_schema_migrations ORDER BY version").fetch_all(conn).await?;
+    rows.iter().map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<String, _>(1)?))).collect()
 }
 
 fn check_applied(applied: &[(i64, String)]) -> Result<()> {
     let newest = applied.iter().map(|(v, _)| *v).max().unwrap_or(0);
     if newest > latest_version() {
-        return Err(StoreError::SchemaTooNew {
-            database: newest,
-            binary: latest_version(),
-        });
+        return Err(StoreError::SchemaTooNew { database: newest, binary: latest_version() });
     }
     for (version, sum) in applied {
         if let Some(m) = MIGRATIONS.iter().find(|m| m.version == *version)
             && checksum(m.sql) != *sum
         {
-            return Err(StoreError::MigrationChanged {
-                version: *version,
-                name: m.name,
-            });
+            return Err(StoreError::MigrationChanged { version: *version, name: m.name });
         }
     }
     Ok(())
 }
 
 fn statements(sql: &str) -> impl Iterator<Item = String> + '_ {
-    let without_comments: Vec<&str> = sql
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect();
+    let without_comments: Vec<&str> = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect();
     let joined = without_comments.join("\n");
     joined
         .split(";\n")
@@ -168,10 +142,7 @@ fn statements(sql: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 fn checksum(sql: &str) -> String {
-    Sha256::digest(sql.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -180,12 +151,8 @@ mod tests {
 
     #[test]
     fn splits_statements_and_drops_comments() {
-        let parts: Vec<String> =
-            statements("-- hi\nCREATE TABLE a (x TEXT);\n\nCREATE INDEX i ON a (x);\n").collect();
-        assert_eq!(
-            parts,
-            vec!["CREATE TABLE a (x TEXT)", "CREATE INDEX i ON a (x)"]
-        );
+        let parts: Vec<String> = statements("-- hi\nCREATE TABLE a (x TEXT);\n\nCREATE INDEX i ON a (x);\n").collect();
+        assert_eq!(parts, vec!["CREATE TABLE a (x TEXT)", "CREATE INDEX i ON a (x)"]);
     }
 
     #[test]

@@ -47,11 +47,12 @@ pub struct Cursor {
 impl Cursor {
     /// The cursor after a row whose sort value is `key`.
     pub fn after(sort: &str, key: String, id: String) -> Self {
-        Self {
-            sort: sort.to_owned(),
-            key,
-            id,
-        }
+        Self { sort: sort.to_owned(), key, id }
+    }
+
+    /// The sort order the cursor was made for (`name`, `-created_at`).
+    pub fn sort(&self) -> &str {
+        &self.sort
     }
 
     /// The opaque form handed to clients.
@@ -109,10 +110,7 @@ pub(crate) struct Statement {
 
 impl Statement {
     pub(crate) fn new(sql: &'static str) -> Self {
-        Self {
-            sql: sql.to_owned(),
-            args: Vec::new(),
-        }
+        Self { sql: sql.to_owned(), args: Vec::new() }
     }
 
     /// Appends a static fragment.
@@ -177,9 +175,7 @@ impl Statement {
         };
         if let Some(cursor) = &params.cursor {
             if cursor.sort != cursor_sort_name(params) {
-                return Err(StoreError::Rule(
-                    "the cursor belongs to a different sort order".to_owned(),
-                ));
+                return Err(StoreError::Rule("the cursor belongs to a different sort order".to_owned()));
             }
             self.sql.push_str(&format!(" AND ({column}{cmp}"));
             self.bind(Arg::Text(cursor.key.clone()));
@@ -189,9 +185,7 @@ impl Statement {
             self.bind(Arg::Text(cursor.id.clone()));
             self.sql.push_str("))");
         }
-        self.sql.push_str(&format!(
-            " ORDER BY {column}{order}, {id_column}{order} LIMIT "
-        ));
+        self.sql.push_str(&format!(" ORDER BY {column}{order}, {id_column}{order} LIMIT "));
         self.bind(Arg::Int(i64::from(params.limit.clamp(1, MAX_LIMIT)) + 1));
         Ok(self)
     }
@@ -233,10 +227,7 @@ pub(crate) fn finish<T, S: SortKey>(
     } else {
         None
     };
-    Page {
-        items: rows,
-        next_cursor,
-    }
+    Page { items: rows, next_cursor }
 }
 
 #[cfg(test)]

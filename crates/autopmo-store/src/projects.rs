@@ -4,8 +4,7 @@ use crate::codec::{date, field, parse_opt_date, parse_ts, ts};
 use crate::error::{Result, StoreError};
 use crate::page::{Arg, ListParams, Page, SortKey, Statement, finish};
 use autopmo_domain::{
-    Amount, Currency, Description, Money, PlannedDates, Project, ProjectId, ProjectName,
-    ProjectStatus, UserId,
+    Amount, Currency, Description, Money, PlannedDates, Project, ProjectId, ProjectName, ProjectStatus, UserId,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -77,19 +76,12 @@ pub async fn get(conn: &mut AnyConnection, id: ProjectId) -> Result<Project> {
     let mut stmt = Statement::new(COLUMNS);
     stmt.push(" WHERE id = ").bind(Arg::Text(id.to_string()));
     let row = stmt.query().fetch_optional(conn).await?;
-    row.as_ref()
-        .map(from_row)
-        .transpose()?
-        .ok_or(StoreError::NotFound)
+    row.as_ref().map(from_row).transpose()?.ok_or(StoreError::NotFound)
 }
 
 /// Writes `p` over the stored project if the stored version is still
 /// `expected_version`; returns it with its new version.
-pub async fn update(
-    conn: &mut AnyConnection,
-    p: &Project,
-    expected_version: i64,
-) -> Result<Project> {
+pub async fn update(conn: &mut AnyConnection, p: &Project, expected_version: i64) -> Result<Project> {
     let result = sqlx::query(
         "UPDATE projects SET name = $1, description = $2, budget_minor = $3, currency = $4, owner_id = $5, \
          status = $6, planned_start = $7, planned_end = $8, updated_at = $9, version = version + 1 \
@@ -116,11 +108,7 @@ pub async fn update(
 
 /// Deletes a project with its members, tasks and costs; with
 /// `expected_version`, only if it is still at that version.
-pub async fn delete(
-    conn: &mut AnyConnection,
-    id: ProjectId,
-    expected_version: Option<i64>,
-) -> Result<()> {
+pub async fn delete(conn: &mut AnyConnection, id: ProjectId, expected_version: Option<i64>) -> Result<()> {
     let result = match expected_version {
         Some(v) => {
             sqlx::query("DELETE FROM projects WHERE id = $1 AND version = $2")
@@ -129,12 +117,7 @@ pub async fn delete(
                 .execute(&mut *conn)
                 .await?
         }
-        None => {
-            sqlx::query("DELETE FROM projects WHERE id = $1")
-                .bind(id.to_string())
-                .execute(&mut *conn)
-                .await?
-        }
+        None => sqlx::query("DELETE FROM projects WHERE id = $1").bind(id.to_string()).execute(&mut *conn).await?,
     };
     if result.rows_affected() == 0 {
         return Err(version_conflict(conn, id).await);
@@ -146,15 +129,9 @@ pub async fn delete(
 /// the write lock is already held), so that checks spanning several rows of
 /// the project — the dependency graph — see no concurrent change.
 pub async fn lock(conn: &mut AnyConnection, id: ProjectId) -> Result<()> {
-    let result = sqlx::query("UPDATE projects SET version = version WHERE id = $1")
-        .bind(id.to_string())
-        .execute(conn)
-        .await?;
-    if result.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+    let result =
+        sqlx::query("UPDATE projects SET version = version WHERE id = $1").bind(id.to_string()).execute(conn).await?;
+    if result.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
 /// Lists projects.
@@ -191,10 +168,8 @@ pub async fn count(conn: &mut AnyConnection, filter: &ProjectFilter) -> Result<i
 
 /// After an update or delete touched no row: missing, or changed meanwhile?
 pub(crate) async fn version_conflict(conn: &mut AnyConnection, id: ProjectId) -> StoreError {
-    let current = sqlx::query("SELECT version FROM projects WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await;
+    let current =
+        sqlx::query("SELECT version FROM projects WHERE id = $1").bind(id.to_string()).fetch_optional(conn).await;
     match current {
         Ok(Some(row)) => match row.try_get::<i64, _>(0) {
             Ok(current) => StoreError::VersionMismatch { current },
@@ -206,10 +181,7 @@ pub(crate) async fn version_conflict(conn: &mut AnyConnection, id: ProjectId) ->
 }
 
 fn from_row(row: &AnyRow) -> Result<Project> {
-    let currency = field(
-        TABLE,
-        Currency::parse(&row.try_get::<String, _>("currency")?),
-    )?;
+    let currency = field(TABLE, Currency::parse(&row.try_get::<String, _>("currency")?))?;
     let amount = Amount::from_minor(row.try_get("budget_minor")?, currency)
         .ok_or_else(|| StoreError::corrupt(TABLE, "budget out of range"))?;
     let planned = field(
@@ -221,23 +193,11 @@ fn from_row(row: &AnyRow) -> Result<Project> {
     )?;
     Ok(Project {
         id: field(TABLE, row.try_get::<String, _>("id")?.parse::<ProjectId>())?,
-        name: field(
-            TABLE,
-            ProjectName::parse(&row.try_get::<String, _>("name")?),
-        )?,
-        description: field(
-            TABLE,
-            Description::parse(&row.try_get::<String, _>("description")?),
-        )?,
+        name: field(TABLE, ProjectName::parse(&row.try_get::<String, _>("name")?))?,
+        description: field(TABLE, Description::parse(&row.try_get::<String, _>("description")?))?,
         budget: Money { amount, currency },
-        owner_id: field(
-            TABLE,
-            row.try_get::<String, _>("owner_id")?.parse::<UserId>(),
-        )?,
-        status: field(
-            TABLE,
-            ProjectStatus::parse(&row.try_get::<String, _>("status")?),
-        )?,
+        owner_id: field(TABLE, row.try_get::<String, _>("owner_id")?.parse::<UserId>())?,
+        status: field(TABLE, ProjectStatus::parse(&row.try_get::<String, _>("status")?))?,
         planned,
         created_at: parse_ts(TABLE, &row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_ts(TABLE, &row.try_get::<String, _>("updated_at")?)?,

@@ -5,8 +5,7 @@ use crate::error::{Result, StoreError};
 use crate::page::{Arg, ListParams, Page, SortKey, Statement, finish};
 use autopmo_domain::graph::find_cycle;
 use autopmo_domain::{
-    Description, Hours, Percent, PlannedDates, ProjectId, Task, TaskId, TaskStatus, TaskTitle,
-    UserId,
+    Description, Hours, Percent, PlannedDates, ProjectId, Task, TaskId, TaskStatus, TaskTitle, UserId,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -88,11 +87,7 @@ pub async fn get(conn: &mut AnyConnection, project: ProjectId, id: TaskId) -> Re
         .bind(Arg::Text(project.to_string()))
         .push(" AND id = ")
         .bind(Arg::Text(id.to_string()));
-    let row = stmt
-        .query()
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    let row = stmt.query().fetch_optional(&mut *conn).await?.ok_or(StoreError::NotFound)?;
     let mut tasks = vec![from_row(&row)?];
     load_dependencies(conn, &mut tasks).await?;
     tasks.pop().ok_or(StoreError::NotFound)
@@ -123,9 +118,7 @@ pub async fn update(conn: &mut AnyConnection, t: &Task, expected_version: i64) -
     .await?;
     if result.rows_affected() == 0 {
         let current = get(conn, t.project_id, t.id).await?;
-        return Err(StoreError::VersionMismatch {
-            current: current.version,
-        });
+        return Err(StoreError::VersionMismatch { current: current.version });
     }
     set_dependencies(conn, t.project_id, t.id, &t.depends_on).await?;
     get(conn, t.project_id, t.id).await
@@ -142,9 +135,7 @@ pub async fn delete(
     if let Some(v) = expected_version
         && v != current.version
     {
-        return Err(StoreError::VersionMismatch {
-            current: current.version,
-        });
+        return Err(StoreError::VersionMismatch { current: current.version });
     }
     sqlx::query("DELETE FROM tasks WHERE project_id = $1 AND id = $2")
         .bind(project.to_string())
@@ -194,26 +185,16 @@ pub async fn check_dependencies(
         return Ok(());
     }
     let mut stmt = Statement::new("SELECT id FROM tasks WHERE project_id = ");
-    stmt.bind(Arg::Text(project.to_string()))
-        .push(" AND id IN ")
-        .bind_list(depends_on.iter().map(ToString::to_string));
-    let found: Vec<String> = stmt
-        .query()
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
+    stmt.bind(Arg::Text(project.to_string())).push(" AND id IN ").bind_list(depends_on.iter().map(ToString::to_string));
+    let found: Vec<String> =
+        stmt.query().fetch_all(&mut *conn).await?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
     if let Some(missing) = depends_on.iter().find(|d| !found.contains(&d.to_string())) {
-        return Err(StoreError::Rule(format!(
-            "task {missing} is not a task of this project"
-        )));
+        return Err(StoreError::Rule(format!("task {missing} is not a task of this project")));
     }
-    let rows =
-        sqlx::query("SELECT task_id, depends_on_id FROM task_dependencies WHERE project_id = $1")
-            .bind(project.to_string())
-            .fetch_all(conn)
-            .await?;
+    let rows = sqlx::query("SELECT task_id, depends_on_id FROM task_dependencies WHERE project_id = $1")
+        .bind(project.to_string())
+        .fetch_all(conn)
+        .await?;
     let edges = rows
         .iter()
         .map(|r| {
@@ -223,14 +204,8 @@ pub async fn check_dependencies(
         })
         .collect::<Result<Vec<_>>>()?;
     if let Some(cycle) = find_cycle(&edges, task, depends_on) {
-        let path = cycle
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" -> ");
-        return Err(StoreError::Rule(format!(
-            "these dependencies would form a cycle: {path}"
-        )));
+        let path = cycle.iter().map(ToString::to_string).collect::<Vec<_>>().join(" -> ");
+        return Err(StoreError::Rule(format!("these dependencies would form a cycle: {path}")));
     }
     Ok(())
 }
@@ -241,10 +216,7 @@ async fn set_dependencies(
     task: TaskId,
     depends_on: &[TaskId],
 ) -> Result<()> {
-    sqlx::query("DELETE FROM task_dependencies WHERE task_id = $1")
-        .bind(task.to_string())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("DELETE FROM task_dependencies WHERE task_id = $1").bind(task.to_string()).execute(&mut *conn).await?;
     for dep in depends_on {
         sqlx::query("INSERT INTO task_dependencies (project_id, task_id, depends_on_id) VALUES ($1, $2, $3)")
             .bind(project.to_string())
@@ -260,8 +232,7 @@ async fn load_dependencies(conn: &mut AnyConnection, tasks: &mut [Task]) -> Resu
     if tasks.is_empty() {
         return Ok(());
     }
-    let mut stmt =
-        Statement::new("SELECT task_id, depends_on_id FROM task_dependencies WHERE task_id IN ");
+    let mut stmt = Statement::new("SELECT task_id, depends_on_id FROM task_dependencies WHERE task_id IN ");
     stmt.bind_list(tasks.iter().map(|t| t.id.to_string()));
     for row in stmt.query().fetch_all(conn).await? {
         let from = field(TABLE, row.try_get::<String, _>(0)?.parse::<TaskId>())?;
@@ -275,32 +246,18 @@ async fn load_dependencies(conn: &mut AnyConnection, tasks: &mut [Task]) -> Resu
 }
 
 fn hours(raw: Option<i64>) -> Result<Option<Hours>> {
-    raw.map(|h| {
-        Hours::from_hundredths(h).ok_or_else(|| StoreError::corrupt(TABLE, "hours out of range"))
-    })
-    .transpose()
+    raw.map(|h| Hours::from_hundredths(h).ok_or_else(|| StoreError::corrupt(TABLE, "hours out of range"))).transpose()
 }
 
 fn from_row(row: &AnyRow) -> Result<Task> {
     let assignee: Option<String> = row.try_get("assignee_id")?;
     Ok(Task {
         id: field(TABLE, row.try_get::<String, _>("id")?.parse::<TaskId>())?,
-        project_id: field(
-            TABLE,
-            row.try_get::<String, _>("project_id")?.parse::<ProjectId>(),
-        )?,
+        project_id: field(TABLE, row.try_get::<String, _>("project_id")?.parse::<ProjectId>())?,
         title: field(TABLE, TaskTitle::parse(&row.try_get::<String, _>("title")?))?,
-        description: field(
-            TABLE,
-            Description::parse(&row.try_get::<String, _>("description")?),
-        )?,
-        status: field(
-            TABLE,
-            TaskStatus::parse(&row.try_get::<String, _>("status")?),
-        )?,
-        assignee_id: assignee
-            .map(|a| field(TABLE, a.parse::<UserId>()))
-            .transpose()?,
+        description: field(TABLE, Description::parse(&row.try_get::<String, _>("description")?))?,
+        status: field(TABLE, TaskStatus::parse(&row.try_get::<String, _>("status")?))?,
+        assignee_id: assignee.map(|a| field(TABLE, a.parse::<UserId>())).transpose()?,
         estimate_hours: hours(row.try_get("estimate_hundredths")?)?,
         actual_hours: hours(row.try_get("actual_hundredths")?)?,
         planned: field(

@@ -29,10 +29,7 @@ pub struct IssuedToken {
 
 impl std::fmt::Debug for IssuedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedToken")
-            .field("id", &self.id)
-            .field("secret", &"<redacted>")
-            .finish()
+        f.debug_struct("IssuedToken").field("id", &self.id).field("secret", &"<redacted>").finish()
     }
 }
 
@@ -68,20 +65,14 @@ pub async fn issue(
 
 /// The active user a presented token belongs to; `None` for an unknown,
 /// expired or revoked token, or a user who may not sign in.
-pub async fn authenticate(
-    conn: &mut AnyConnection,
-    secret: &str,
-    now: OffsetDateTime,
-) -> Result<Option<(Uuid, User)>> {
+pub async fn authenticate(conn: &mut AnyConnection, secret: &str, now: OffsetDateTime) -> Result<Option<(Uuid, User)>> {
     if !secret.starts_with(PREFIX) || secret.len() > 128 {
         return Ok(None);
     }
-    let row = sqlx::query(
-        "SELECT id, user_id, expires_at, revoked_at FROM api_tokens WHERE token_hash = $1",
-    )
-    .bind(hash(secret))
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row = sqlx::query("SELECT id, user_id, expires_at, revoked_at FROM api_tokens WHERE token_hash = $1")
+        .bind(hash(secret))
+        .fetch_optional(&mut *conn)
+        .await?;
     let Some(row) = row else { return Ok(None) };
     let revoked: Option<String> = row.try_get("revoked_at")?;
     let expires: Option<String> = row.try_get("expires_at")?;
@@ -93,27 +84,19 @@ pub async fn authenticate(
     {
         return Ok(None);
     }
-    let id = Uuid::parse_str(&row.try_get::<String, _>("id")?)
-        .map_err(|e| StoreError::corrupt("api_tokens", e))?;
-    let user_id: UserId = row
-        .try_get::<String, _>("user_id")?
-        .parse()
-        .map_err(|e| StoreError::corrupt("api_tokens", e))?;
+    let id = Uuid::parse_str(&row.try_get::<String, _>("id")?).map_err(|e| StoreError::corrupt("api_tokens", e))?;
+    let user_id: UserId =
+        row.try_get::<String, _>("user_id")?.parse().map_err(|e| StoreError::corrupt("api_tokens", e))?;
     let user = crate::users::get(conn, user_id).await?;
     Ok((user.status == UserStatus::Active).then_some((id, user)))
 }
 
 /// Revokes a token.
 pub async fn revoke(conn: &mut AnyConnection, id: Uuid, now: OffsetDateTime) -> Result<()> {
-    let result =
-        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(ts(now))
-            .bind(id.to_string())
-            .execute(conn)
-            .await?;
-    if result.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+    let result = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(ts(now))
+        .bind(id.to_string())
+        .execute(conn)
+        .await?;
+    if result.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }

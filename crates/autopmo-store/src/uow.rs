@@ -62,6 +62,21 @@ impl Writer {
         Self { inner }
     }
 
+    /// Finishes: waits for the unit in progress, ends an idle transaction and
+    /// hands the connection back to the pool, so that the pool can close.
+    pub(crate) async fn close(&self) {
+        let mut state = Arc::clone(&self.inner.state).lock_owned().await;
+        if state.in_tx {
+            // Every committed unit has been flushed (its caller waited for
+            // it); what is left open was dropped.
+            let _ = sqlx::raw_sql("ROLLBACK").execute(connection(&mut state)).await;
+        }
+        state.in_tx = false;
+        state.head = None;
+        state.rollback_to = None;
+        state.conn = None;
+    }
+
     /// Waits for the writer, then opens a unit.
     pub(crate) async fn begin(&self) -> Result<UnitOfWork> {
         let mut guard = Arc::clone(&self.inner.state).lock_owned().await;
@@ -75,23 +90,15 @@ impl Writer {
             discard(&mut guard).await;
             return Err(e.into());
         }
-        Ok(UnitOfWork {
-            guard: Some(guard),
-            head_before,
-            writer: self.clone(),
-        })
+        Ok(UnitOfWork { guard: Some(guard), head_before, writer: self.clone() })
     }
 
     /// Undoes a dropped unit, connects, and opens the shared transaction.
     async fn prepare(&self, state: &mut State) -> Result<()> {
         if let Some(head) = state.rollback_to.take() {
             let conn = connection(state);
-            sqlx::raw_sql("ROLLBACK TO SAVEPOINT unit")
-                .execute(&mut *conn)
-                .await?;
-            sqlx::raw_sql("RELEASE SAVEPOINT unit")
-                .execute(conn)
-                .await?;
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT unit").execute(&mut *conn).await?;
+            sqlx::raw_sql("RELEASE SAVEPOINT unit").execute(conn).await?;
             state.head = head;
         }
         if state.conn.is_none() {
@@ -105,17 +112,12 @@ impl Writer {
             };
             let lock = match self.inner.backend {
                 Backend::Sqlite => "SELECT sequence, hash FROM audit_head WHERE id = 1",
-                Backend::Postgres => {
-                    "SELECT sequence, hash FROM audit_head WHERE id = 1 FOR UPDATE"
-                }
+                Backend::Postgres => "SELECT sequence, hash FROM audit_head WHERE id = 1 FOR UPDATE",
             };
             sqlx::raw_sql(begin).execute(connection(state)).await?;
             state.in_tx = true;
             let row = sqlx::query(lock).fetch_one(connection(state)).await?;
-            state.head = Some(ChainHead {
-                sequence: row.try_get(0)?,
-                hash: row.try_get(1)?,
-            });
+            state.head = Some(ChainHead { sequence: row.try_get(0)?, hash: row.try_get(1)? });
             state.head_dirty = false;
         }
         Ok(())
@@ -150,18 +152,12 @@ async fn flush_loop(inner: Arc<Inner>) {
     loop {
         inner.wake.notified().await;
         let mut state = Arc::clone(&inner.state).lock_owned().await;
-        let waiters =
-            std::mem::take(&mut *inner.waiters.lock().unwrap_or_else(PoisonError::into_inner));
+        let waiters = std::mem::take(&mut *inner.waiters.lock().unwrap_or_else(PoisonError::into_inner));
         if waiters.is_empty() {
             // Every released unit was committed by an earlier flush, so an
             // open transaction holds only units that were dropped: end it,
             // so that SQLite's write lock is not kept while idle.
-            if state.in_tx
-                && sqlx::raw_sql("ROLLBACK")
-                    .execute(connection(&mut state))
-                    .await
-                    .is_err()
-            {
+            if state.in_tx && sqlx::raw_sql("ROLLBACK").execute(connection(&mut state)).await.is_err() {
                 discard(&mut state).await;
             }
             state.in_tx = false;
@@ -188,14 +184,8 @@ async fn commit(state: &mut State) -> Outcome {
     }
     if let Some(head) = state.rollback_to.take() {
         let conn = connection(state);
-        sqlx::raw_sql("ROLLBACK TO SAVEPOINT unit")
-            .execute(&mut *conn)
-            .await
-            .map_err(fail)?;
-        sqlx::raw_sql("RELEASE SAVEPOINT unit")
-            .execute(conn)
-            .await
-            .map_err(fail)?;
+        sqlx::raw_sql("ROLLBACK TO SAVEPOINT unit").execute(&mut *conn).await.map_err(fail)?;
+        sqlx::raw_sql("RELEASE SAVEPOINT unit").execute(conn).await.map_err(fail)?;
         state.head = head;
     }
     if state.head_dirty
@@ -208,10 +198,7 @@ async fn commit(state: &mut State) -> Outcome {
             .await
             .map_err(fail)?;
     }
-    sqlx::raw_sql("COMMIT")
-        .execute(connection(state))
-        .await
-        .map_err(fail)?;
+    sqlx::raw_sql("COMMIT").execute(connection(state)).await.map_err(fail)?;
     state.in_tx = false;
     state.head = None;
     state.head_dirty = false;
@@ -250,36 +237,27 @@ impl UnitOfWork {
     pub async fn append_audit(&mut self, record: &mut AuditRecord) -> Result<()> {
         let state = self.state();
         let Some(head) = state.head.as_mut() else {
-            return Err(StoreError::Unavailable(
-                "the audit chain head is not loaded".to_owned(),
-            ));
+            return Err(StoreError::Unavailable("the audit chain head is not loaded".to_owned()));
         };
         head.append(record);
         state.head_dirty = true;
-        crate::audit::insert(connection(state), record).await
+        // Whatever stops the event from being written makes the whole unit
+        // fail as "unavailable": the caller answers 503 and changes nothing.
+        crate::audit::insert(connection(state), record)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the audit trail cannot be written: {e}")))
     }
 
     /// Makes the unit durable: returns once the shared transaction holding
     /// it has committed. An error means none of it was stored.
     pub async fn commit(mut self) -> Result<()> {
-        let mut guard = self
-            .guard
-            .take()
-            .ok_or_else(|| StoreError::Unavailable("unit already finished".to_owned()))?;
-        if let Err(e) = sqlx::raw_sql("RELEASE SAVEPOINT unit")
-            .execute(connection(&mut guard))
-            .await
-        {
+        let mut guard = self.guard.take().ok_or_else(|| StoreError::Unavailable("unit already finished".to_owned()))?;
+        if let Err(e) = sqlx::raw_sql("RELEASE SAVEPOINT unit").execute(connection(&mut guard)).await {
             guard.rollback_to = Some(self.head_before.take());
             return Err(e.into());
         }
         let (tx, rx) = oneshot::channel();
-        self.writer
-            .inner
-            .waiters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(tx);
+        self.writer.inner.waiters.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
         drop(guard);
         self.writer.inner.wake.notify_one();
         match rx.await {
@@ -297,12 +275,8 @@ impl UnitOfWork {
         };
         let conn = connection(&mut guard);
         let undo = async {
-            sqlx::raw_sql("ROLLBACK TO SAVEPOINT unit")
-                .execute(&mut *conn)
-                .await?;
-            sqlx::raw_sql("RELEASE SAVEPOINT unit")
-                .execute(&mut *conn)
-                .await
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT unit").execute(&mut *conn).await?;
+            sqlx::raw_sql("RELEASE SAVEPOINT unit").execute(&mut *conn).await
         };
         if let Err(e) = undo.await {
             discard(&mut guard).await;

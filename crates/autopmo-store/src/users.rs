@@ -9,8 +9,7 @@ use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
 const TABLE: &str = "users";
-const COLUMNS: &str =
-    "SELECT id, username, email, display_name, status, created_at, updated_at, version FROM users";
+const COLUMNS: &str = "SELECT id, username, email, display_name, status, created_at, updated_at, version FROM users";
 
 /// Columns a user list can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,12 +58,7 @@ pub async fn insert(conn: &mut AnyConnection, user: &User) -> Result<()> {
 }
 
 /// Gives `user` a role (no-op if held).
-pub async fn grant_role(
-    conn: &mut AnyConnection,
-    user: UserId,
-    role: Role,
-    at: OffsetDateTime,
-) -> Result<()> {
+pub async fn grant_role(conn: &mut AnyConnection, user: UserId, role: Role, at: OffsetDateTime) -> Result<()> {
     let held = sqlx::query("SELECT 1 FROM user_roles WHERE user_id = $1 AND role = $2")
         .bind(user.to_string())
         .bind(role.as_str())
@@ -85,11 +79,7 @@ pub async fn grant_role(
 pub async fn get(conn: &mut AnyConnection, id: UserId) -> Result<User> {
     let mut stmt = Statement::new(COLUMNS);
     stmt.push(" WHERE id = ").bind(Arg::Text(id.to_string()));
-    let row = stmt
-        .query()
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    let row = stmt.query().fetch_optional(&mut *conn).await?.ok_or(StoreError::NotFound)?;
     with_roles(conn, from_row(&row)?).await
 }
 
@@ -109,10 +99,7 @@ pub async fn find_by_login(conn: &mut AnyConnection, login: &str) -> Result<Opti
 
 /// Whether a user exists.
 pub async fn exists(conn: &mut AnyConnection, id: UserId) -> Result<bool> {
-    let row = sqlx::query("SELECT 1 FROM users WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query("SELECT 1 FROM users WHERE id = $1").bind(id.to_string()).fetch_optional(conn).await?;
     Ok(row.is_some())
 }
 
@@ -143,25 +130,14 @@ pub async fn list(conn: &mut AnyConnection, params: &ListParams<UserSort>) -> Re
 }
 
 /// Sets a user's status.
-pub async fn set_status(
-    conn: &mut AnyConnection,
-    id: UserId,
-    status: UserStatus,
-    at: OffsetDateTime,
-) -> Result<()> {
-    let result = sqlx::query(
-        "UPDATE users SET status = $1, updated_at = $2, version = version + 1 WHERE id = $3",
-    )
-    .bind(status.as_str())
-    .bind(ts(at))
-    .bind(id.to_string())
-    .execute(conn)
-    .await?;
-    if result.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
+pub async fn set_status(conn: &mut AnyConnection, id: UserId, status: UserStatus, at: OffsetDateTime) -> Result<()> {
+    let result = sqlx::query("UPDATE users SET status = $1, updated_at = $2, version = version + 1 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(ts(at))
+        .bind(id.to_string())
+        .execute(conn)
+        .await?;
+    if result.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
 async fn with_roles(conn: &mut AnyConnection, mut user: User) -> Result<User> {
@@ -169,10 +145,8 @@ async fn with_roles(conn: &mut AnyConnection, mut user: User) -> Result<User> {
         .bind(user.id.to_string())
         .fetch_all(conn)
         .await?;
-    user.roles = rows
-        .iter()
-        .map(|r| field(TABLE, Role::parse(&r.try_get::<String, _>(0)?)))
-        .collect::<Result<Vec<_>>>()?;
+    user.roles =
+        rows.iter().map(|r| field(TABLE, Role::parse(&r.try_get::<String, _>(0)?))).collect::<Result<Vec<_>>>()?;
     user.roles.sort();
     Ok(user)
 }
@@ -180,19 +154,10 @@ async fn with_roles(conn: &mut AnyConnection, mut user: User) -> Result<User> {
 fn from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
         id: field(TABLE, row.try_get::<String, _>("id")?.parse::<UserId>())?,
-        username: field(
-            TABLE,
-            Username::parse(&row.try_get::<String, _>("username")?),
-        )?,
+        username: field(TABLE, Username::parse(&row.try_get::<String, _>("username")?))?,
         email: field(TABLE, Email::parse(&row.try_get::<String, _>("email")?))?,
-        display_name: field(
-            TABLE,
-            DisplayName::parse(&row.try_get::<String, _>("display_name")?),
-        )?,
-        status: field(
-            TABLE,
-            UserStatus::parse(&row.try_get::<String, _>("status")?),
-        )?,
+        display_name: field(TABLE, DisplayName::parse(&row.try_get::<String, _>("display_name")?))?,
+        status: field(TABLE, UserStatus::parse(&row.try_get::<String, _>("status")?))?,
         roles: Vec::new(),
         created_at: parse_ts(TABLE, &row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_ts(TABLE, &row.try_get::<String, _>("updated_at")?)?,

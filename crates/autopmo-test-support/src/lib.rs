@@ -1,9 +1,5 @@
 #![doc = include_str!("../README.md")]
-#![expect(
-    clippy::panic,
-    clippy::expect_used,
-    reason = "test support: failing loudly is the point"
-)]
+#![expect(clippy::panic, clippy::expect_used, reason = "test support: failing loudly is the point")]
 
 use sqlx::Connection;
 use std::io::Write;
@@ -41,16 +37,8 @@ impl TestDb {
     /// A fresh SQLite file in its own temporary directory.
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("autopmo.db").display()
-        );
-        Self {
-            url,
-            engine: Engine::Sqlite,
-            dir: Some(dir),
-            postgres: None,
-        }
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("autopmo.db").display());
+        Self { url, engine: Engine::Sqlite, dir: Some(dir), postgres: None }
     }
 
     /// A fresh PostgreSQL database, or `None` (with a notice) when none is configured.
@@ -77,12 +65,7 @@ impl TestDb {
             .expect("create test database");
         let _ = conn.close().await;
         let url = replace_database(&admin, &name);
-        Some(Self {
-            url,
-            engine: Engine::Postgres,
-            dir: None,
-            postgres: Some((admin, name)),
-        })
+        Some(Self { url, engine: Engine::Postgres, dir: None, postgres: Some((admin, name)) })
     }
 
     /// The temporary directory of a SQLite database (for data files beside it).
@@ -98,18 +81,13 @@ impl Drop for TestDb {
         };
         // Drop runs outside any runtime we may use; do the cleanup on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             rt.block_on(async move {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
                     let _ = conn.close().await;
                 }
             });
@@ -120,9 +98,7 @@ impl Drop for TestDb {
 
 /// The admin URL for PostgreSQL tests, if configured.
 pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("AUTOPMO_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
+    std::env::var("AUTOPMO_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
 }
 
 fn require_postgres() -> bool {
@@ -130,9 +106,7 @@ fn require_postgres() -> bool {
 }
 
 fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let (head, tail) = base.split_at(scheme_end);
     let host = tail.split_once('/').map_or(tail, |(h, _)| h);
@@ -198,10 +172,7 @@ mod tests {
 
     #[test]
     fn replaces_the_database_name() {
-        assert_eq!(
-            replace_database("postgres://u@h:5432/postgres", "x"),
-            "postgres://u@h:5432/x"
-        );
+        assert_eq!(replace_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
         assert_eq!(
             replace_database("postgres://u@h/postgres?sslmode=disable", "x"),
             "postgres://u@h/x?sslmode=disable"

@@ -34,15 +34,11 @@ fn parse(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         return Ok(None);
     };
     let text = value.to_str().unwrap_or_default().trim();
-    let version = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .and_then(|t| t.parse::<i64>().ok())
-        .filter(|v| *v > 0);
+    let version =
+        text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse::<i64>().ok()).filter(|v| *v > 0);
     version.map(Some).ok_or_else(|| ApiError::BadRequest {
         kind: "invalid_if_match",
-        detail: "If-Match must be one strong ETag exactly as returned by a read, e.g. \"3\""
-            .to_owned(),
+        detail: "If-Match must be one strong ETag exactly as returned by a read, e.g. \"3\"".to_owned(),
     })
 }
 
@@ -50,9 +46,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parse(&parts.headers)?
-            .map(Self)
-            .ok_or(ApiError::PreconditionRequired)
+        parse(&parts.headers)?.map(Self).ok_or(ApiError::PreconditionRequired)
     }
 }
 

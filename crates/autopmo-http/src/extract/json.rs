@@ -23,16 +23,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ValidJson<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
         let limit = state.limits.max_body_bytes;
-        let body = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+        let body =
+            axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| ApiError::PayloadTooLarge { limit })?;
         parse(&body, state.limits.max_json_depth).map(Self)
     }
 }
@@ -51,6 +49,15 @@ pub fn parse<T: DeserializeOwned>(body: &Bytes, max_depth: usize) -> Result<T, A
             detail: format!("the JSON body is nested deeper than {max_depth} levels"),
         });
     }
+    // Every request body is an object; serde would also build a struct from
+    // an array, which no client means.
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+        kind: "malformed_json",
+        detail: format!("the body is not valid JSON: {e}"),
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::BadRequest { kind: "invalid_body", detail: "the body must be a JSON object".to_owned() });
+    }
     serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -58,10 +65,9 @@ pub fn parse<T: DeserializeOwned>(body: &Bytes, max_depth: usize) -> Result<T, A
                 kind: "invalid_body",
                 detail: format!("the body does not match the expected shape: {e}"),
             },
-            Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest {
-                kind: "malformed_json",
-                detail: format!("the body is not valid JSON: {e}"),
-            },
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::BadRequest { kind: "malformed_json", detail: format!("the body is not valid JSON: {e}") }
+            }
         }
     })
 }

@@ -13,10 +13,7 @@ pub struct Ids(HashMap<String, String>);
 impl Ids {
     /// Parses the parameter `name` as an id of type `T`, naming `what` in the 404.
     pub fn get<T: std::str::FromStr>(&self, name: &str, what: &'static str) -> Result<T, ApiError> {
-        self.0
-            .get(name)
-            .and_then(|raw| raw.parse().ok())
-            .ok_or(ApiError::NotFound(what))
+        self.0.get(name).and_then(|raw| raw.parse().ok()).ok_or(ApiError::NotFound(what))
     }
 }
 

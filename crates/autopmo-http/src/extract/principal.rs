@@ -29,10 +29,7 @@ pub struct Principal {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::Unauthenticated);
         };
@@ -44,14 +41,12 @@ impl FromRequestParts<AppState> for Principal {
             return Err(ApiError::Unauthenticated);
         }
         let mut conn = state.store.read().await?;
-        let found =
-            autopmo_store::tokens::authenticate(&mut conn, token.trim(), state.now()).await?;
+        let found = autopmo_store::tokens::authenticate(&mut conn, token.trim(), state.now()).await?;
+        drop(conn);
         let (credential_id, user) = found.ok_or(ApiError::Unauthenticated)?;
-        Ok(Self {
-            user_id: user.id,
-            username: user.username,
-            roles: user.roles,
-            credential_id,
-        })
+        if let Some(ctx) = parts.extensions.get::<crate::audit::AuditCtx>() {
+            ctx.authenticated(state, user.id, user.username.as_str()).await?;
+        }
+        Ok(Self { user_id: user.id, username: user.username, roles: user.roles, credential_id })
     }
 }

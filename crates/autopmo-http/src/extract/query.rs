@@ -17,12 +17,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ValidQuery<T> 
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query)
-            .map(Self)
-            .map_err(|e| ApiError::BadRequest {
-                kind: "invalid_query",
-                detail: format!("invalid query parameters: {e}"),
-            })
+        serde_urlencoded::from_str(query).map(Self).map_err(|e| ApiError::BadRequest {
+            kind: "invalid_query",
+            detail: format!("invalid query parameters: {e}"),
+        })
     }
 }
 
@@ -48,21 +46,13 @@ pub fn list_params<S: SortKey>(
         },
         None => (Direction::Asc, default.name()),
     };
-    let sort = sorts
-        .iter()
-        .copied()
-        .find(|s| s.name() == name)
-        .ok_or_else(|| ApiError::BadRequest {
-            kind: "invalid_query",
-            detail: format!(
-                "sort must be one of {} (prefix with '-' for descending)",
-                sorts
-                    .iter()
-                    .map(|s| s.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })?;
+    let sort = sorts.iter().copied().find(|s| s.name() == name).ok_or_else(|| ApiError::BadRequest {
+        kind: "invalid_query",
+        detail: format!(
+            "sort must be one of {} (prefix with '-' for descending)",
+            sorts.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+        ),
+    })?;
     let cursor = cursor
         .map(|c| {
             Cursor::decode(c).ok_or_else(|| ApiError::BadRequest {
@@ -71,10 +61,15 @@ pub fn list_params<S: SortKey>(
             })
         })
         .transpose()?;
-    Ok(ListParams {
-        limit,
-        cursor,
-        sort,
-        direction,
-    })
+    let expected = match direction {
+        Direction::Asc => sort.name().to_owned(),
+        Direction::Desc => format!("-{}", sort.name()),
+    };
+    if cursor.as_ref().is_some_and(|c| c.sort() != expected) {
+        return Err(ApiError::BadRequest {
+            kind: "invalid_cursor",
+            detail: "this cursor belongs to another sort order; start again without it".to_owned(),
+        });
+    }
+    Ok(ListParams { limit, cursor, sort, direction })
 }

@@ -1,6 +1,7 @@
 //! Cost entries: money spent on a project, in the project's currency.
 
 use super::{ensure_project, finish, or_404};
+use crate::audit::Audit;
 use crate::extract::if_match::{IfMatch, OptionalIfMatch, etag_header};
 use crate::extract::json::ValidJson;
 use crate::extract::path::Ids;
@@ -8,10 +9,9 @@ use crate::extract::principal::Principal;
 use crate::extract::query::{ValidQuery, list_params};
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::views::{CostView, DecimalText, PageView};
+use crate::views::{CostView, DecimalText, PageView, not_null};
 use autopmo_domain::{
-    Amount, CostCategory, CostEntry, CostEntryId, Currency, FieldError, Note, ProjectId,
-    ValidationErrors,
+    Amount, CostCategory, CostEntry, CostEntryId, Currency, FieldError, Note, ProjectId, ValidationErrors,
 };
 use autopmo_store::costs::{self, CostFilter, CostSort};
 use axum::Json;
@@ -23,9 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_costs, create_cost))
-        .routes(routes!(get_cost, update_cost, delete_cost))
+    OpenApiRouter::new().routes(routes!(list_costs, create_cost)).routes(routes!(get_cost, update_cost, delete_cost))
 }
 
 /// A new cost entry.
@@ -48,10 +46,14 @@ pub struct CreateCost {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCost {
+    #[serde(default, deserialize_with = "not_null")]
     entry_date: Option<String>,
     #[schema(value_type = Option<String>)]
+    #[serde(default, deserialize_with = "not_null")]
     amount: Option<DecimalText>,
+    #[serde(default, deserialize_with = "not_null")]
     category: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     note: Option<String>,
 }
 
@@ -72,15 +74,7 @@ pub struct CostQuery {
 
 fn amount(e: &mut ValidationErrors, raw: &DecimalText, currency: Currency) -> Option<Amount> {
     let parsed = Amount::parse(&raw.0, currency).and_then(|a| {
-        if a.minor() > 0 {
-            Ok(a)
-        } else {
-            Err(FieldError::new(
-                "amount",
-                "not_positive",
-                "must be greater than zero",
-            ))
-        }
+        if a.minor() > 0 { Ok(a) } else { Err(FieldError::new("amount", "not_positive", "must be greater than zero")) }
     });
     e.check("amount", parsed)
 }
@@ -93,6 +87,7 @@ fn amount(e: &mut ValidationErrors, raw: &DecimalText, currency: Currency) -> Op
 async fn create_cost(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     ValidJson(body): ValidJson<CreateCost>,
 ) -> Result<(StatusCode, HeaderMap, Json<CostView>), ApiError> {
@@ -101,16 +96,11 @@ async fn create_cost(
     let project = ensure_project(uow.conn(), project_id).await?;
     let currency = project.budget.currency;
     let mut e = ValidationErrors::new();
-    let entry_date = e.check(
-        "entry_date",
-        autopmo_domain::work::parse_date(&body.entry_date),
-    );
+    let entry_date = e.check("entry_date", autopmo_domain::work::parse_date(&body.entry_date));
     let amount = amount(&mut e, &body.amount, currency);
     let category = e.check("category", CostCategory::parse(&body.category));
     let note = e.check("note", Note::parse(&body.note));
-    let (Some(entry_date), Some(amount), Some(category), Some(note)) =
-        (entry_date, amount, category, note)
-    else {
+    let (Some(entry_date), Some(amount), Some(category), Some(note)) = (entry_date, amount, category, note) else {
         return Err(e.into());
     };
     let now = state.now();
@@ -126,12 +116,8 @@ async fn create_cost(
         version: 1,
     };
     costs::insert(uow.conn(), &entry).await?;
-    uow.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        etag_header(entry.version),
-        Json(CostView::new(entry, currency)),
-    ))
+    audit.commit(&state, uow, StatusCode::CREATED, vec![audit.event(&state, "cost.created", "create", "cost_entry", entry.id, None).with_metadata(&serde_json::json!({"project_id": project_id.to_string(), "amount": entry.amount.to_string_in(currency), "currency": currency.code(), "category": entry.category.as_str()}))]).await?;
+    Ok((StatusCode::CREATED, etag_header(entry.version), Json(CostView::new(entry, currency))))
 }
 
 /// Lists a project's costs.
@@ -153,25 +139,12 @@ async fn list_costs(
         CostSort::CreatedAt,
     )?;
     let mut e = ValidationErrors::new();
-    let category = q
-        .category
-        .as_deref()
-        .map(|c| e.check("category", CostCategory::parse(c)));
+    let category = q.category.as_deref().map(|c| e.check("category", CostCategory::parse(c)));
     finish(e)?;
     let mut conn = state.store.read().await?;
     let project = ensure_project(&mut conn, project_id).await?;
-    let page = costs::list(
-        &mut conn,
-        project_id,
-        &CostFilter {
-            category: category.flatten(),
-        },
-        &params,
-    )
-    .await?;
-    Ok(Json(PageView::from_page(page, |c| {
-        CostView::new(c, project.budget.currency)
-    })))
+    let page = costs::list(&mut conn, project_id, &CostFilter { category: category.flatten() }, &params).await?;
+    Ok(Json(PageView::from_page(page, |c| CostView::new(c, project.budget.currency))))
 }
 
 /// Reads a cost entry.
@@ -187,13 +160,8 @@ async fn get_cost(
     let id: CostEntryId = ids.get("cost_id", "cost entry")?;
     let mut conn = state.store.read().await?;
     let project = ensure_project(&mut conn, project_id).await?;
-    let entry = costs::get(&mut conn, project_id, id)
-        .await
-        .map_err(or_404("cost entry"))?;
-    Ok((
-        etag_header(entry.version),
-        Json(CostView::new(entry, project.budget.currency)),
-    ))
+    let entry = costs::get(&mut conn, project_id, id).await.map_err(or_404("cost entry"))?;
+    Ok((etag_header(entry.version), Json(CostView::new(entry, project.budget.currency))))
 }
 
 /// Updates a cost entry. Needs `If-Match`.
@@ -204,6 +172,7 @@ async fn get_cost(
 async fn update_cost(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     IfMatch(version): IfMatch,
     ValidJson(body): ValidJson<UpdateCost>,
@@ -212,39 +181,28 @@ async fn update_cost(
     let id: CostEntryId = ids.get("cost_id", "cost entry")?;
     let mut uow = state.store.begin().await?;
     let project = ensure_project(uow.conn(), project_id).await?;
-    let mut c = costs::get(uow.conn(), project_id, id)
-        .await
-        .map_err(or_404("cost entry"))?;
+    let mut c = costs::get(uow.conn(), project_id, id).await.map_err(or_404("cost entry"))?;
     if c.version != version {
         return Err(ApiError::PreconditionFailed { current: c.version });
     }
     let mut e = ValidationErrors::new();
     if let Some(raw) = &body.entry_date {
-        c.entry_date = e
-            .check("entry_date", autopmo_domain::work::parse_date(raw))
-            .unwrap_or(c.entry_date);
+        c.entry_date = e.check("entry_date", autopmo_domain::work::parse_date(raw)).unwrap_or(c.entry_date);
     }
     if let Some(raw) = &body.amount {
         c.amount = amount(&mut e, raw, project.budget.currency).unwrap_or(c.amount);
     }
     if let Some(raw) = &body.category {
-        c.category = e
-            .check("category", CostCategory::parse(raw))
-            .unwrap_or(c.category);
+        c.category = e.check("category", CostCategory::parse(raw)).unwrap_or(c.category);
     }
     if let Some(raw) = &body.note {
         c.note = e.check("note", Note::parse(raw)).unwrap_or(c.note);
     }
     finish(e)?;
     c.updated_at = state.now();
-    let saved = costs::update(uow.conn(), &c, version)
-        .await
-        .map_err(or_404("cost entry"))?;
-    uow.commit().await?;
-    Ok((
-        etag_header(saved.version),
-        Json(CostView::new(saved, project.budget.currency)),
-    ))
+    let saved = costs::update(uow.conn(), &c, version).await.map_err(or_404("cost entry"))?;
+    audit.commit(&state, uow, StatusCode::OK, vec![audit.event(&state, "cost.updated", "update", "cost_entry", saved.id, None).with_metadata(&serde_json::json!({"project_id": project_id.to_string(), "amount": saved.amount.to_string_in(project.budget.currency), "version": saved.version}))]).await?;
+    Ok((etag_header(saved.version), Json(CostView::new(saved, project.budget.currency))))
 }
 
 /// Deletes a cost entry. `If-Match` is optional.
@@ -255,6 +213,7 @@ async fn update_cost(
 async fn delete_cost(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     OptionalIfMatch(version): OptionalIfMatch,
 ) -> Result<StatusCode, ApiError> {
@@ -262,9 +221,18 @@ async fn delete_cost(
     let id: CostEntryId = ids.get("cost_id", "cost entry")?;
     let mut uow = state.store.begin().await?;
     ensure_project(uow.conn(), project_id).await?;
-    costs::delete(uow.conn(), project_id, id, version)
-        .await
-        .map_err(or_404("cost entry"))?;
-    uow.commit().await?;
+    costs::delete(uow.conn(), project_id, id, version).await.map_err(or_404("cost entry"))?;
+    audit
+        .commit(
+            &state,
+            uow,
+            StatusCode::NO_CONTENT,
+            vec![
+                audit
+                    .event(&state, "cost.deleted", "delete", "cost_entry", id, None)
+                    .with_metadata(&serde_json::json!({"project_id": project_id.to_string()})),
+            ],
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,9 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
 }
 
 /// Health status.
@@ -28,10 +26,7 @@ pub struct Health {
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok",
-        schema_version: None,
-    })
+    Json(Health { status: "ok", schema_version: None })
 }
 
 /// The database is reachable and its schema is the one this server expects.
@@ -43,15 +38,15 @@ async fn healthz() -> Json<Health> {
 )]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store.ping().await?;
-    let version = autopmo_store::migrate::current_version(&state.store).await?;
+    let version = autopmo_store::migrate::current_version(&state.store).await.map_err(|e| match e {
+        autopmo_store::StoreError::SchemaTooNew { .. } | autopmo_store::StoreError::MigrationChanged { .. } => {
+            ApiError::Unavailable(e.to_string())
+        }
+        other => other.into(),
+    })?;
     let latest = autopmo_store::migrate::latest_version();
     if version != latest {
-        return Err(ApiError::Unavailable(format!(
-            "schema at version {version}, expected {latest}"
-        )));
+        return Err(ApiError::Unavailable(format!("schema at version {version}, expected {latest}")));
     }
-    Ok(Json(Health {
-        status: "ok",
-        schema_version: Some(version),
-    }))
+    Ok(Json(Health { status: "ok", schema_version: Some(version) }))
 }

@@ -1,6 +1,7 @@
 //! Project members: who takes part in a project, and how.
 
 use super::{ensure_project, finish, or_404, parse_id};
+use crate::audit::Audit;
 use crate::extract::if_match::{IfMatch, OptionalIfMatch, etag_header};
 use crate::extract::json::ValidJson;
 use crate::extract::path::Ids;
@@ -21,9 +22,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_members, add_member))
-        .routes(routes!(get_member, update_member, remove_member))
+    OpenApiRouter::new().routes(routes!(list_members, add_member)).routes(routes!(
+        get_member,
+        update_member,
+        remove_member
+    ))
 }
 
 /// A user to add to the project.
@@ -68,13 +71,8 @@ async fn list_members(
     ValidQuery(q): ValidQuery<MemberQuery>,
 ) -> Result<Json<PageView<MemberView>>, ApiError> {
     let project: ProjectId = ids.get("project_id", "project")?;
-    let params = list_params(
-        q.limit,
-        q.cursor.as_deref(),
-        q.sort.as_deref(),
-        &[MemberSort::CreatedAt],
-        MemberSort::CreatedAt,
-    )?;
+    let params =
+        list_params(q.limit, q.cursor.as_deref(), q.sort.as_deref(), &[MemberSort::CreatedAt], MemberSort::CreatedAt)?;
     let mut conn = state.store.read().await?;
     ensure_project(&mut conn, project).await?;
     let page = members::list(&mut conn, project, &params).await?;
@@ -89,6 +87,7 @@ async fn list_members(
 async fn add_member(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     ValidJson(body): ValidJson<AddMember>,
 ) -> Result<(StatusCode, HeaderMap, Json<MemberView>), ApiError> {
@@ -102,36 +101,16 @@ async fn add_member(
     let mut uow = state.store.begin().await?;
     ensure_project(uow.conn(), project).await?;
     if !users::exists(uow.conn(), user_id).await? {
-        return Err(ValidationErrors::from(FieldError::new(
-            "user_id",
-            "unknown_user",
-            "no user has this id",
-        ))
-        .into());
+        return Err(ValidationErrors::from(FieldError::new("user_id", "unknown_user", "no user has this id")).into());
     }
     let now = state.now();
-    let member = Member {
-        project_id: project,
-        user_id,
-        kind,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
-    members::insert(uow.conn(), &member)
-        .await
-        .map_err(|e| match e {
-            StoreError::Duplicate(_) => {
-                ApiError::Conflict("this user is already a member of the project".to_owned())
-            }
-            other => other.into(),
-        })?;
-    uow.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        etag_header(member.version),
-        Json(member.into()),
-    ))
+    let member = Member { project_id: project, user_id, kind, created_at: now, updated_at: now, version: 1 };
+    members::insert(uow.conn(), &member).await.map_err(|e| match e {
+        StoreError::Duplicate(_) => ApiError::Conflict("this user is already a member of the project".to_owned()),
+        other => other.into(),
+    })?;
+    audit.commit(&state, uow, StatusCode::CREATED, vec![audit.event(&state, "project.member_added", "create", "project_member", format!("{project}/{user_id}"), None).with_metadata(&serde_json::json!({"project_id": project.to_string(), "user_id": user_id.to_string(), "kind": kind.as_str()}))]).await?;
+    Ok((StatusCode::CREATED, etag_header(member.version), Json(member.into())))
 }
 
 /// Reads one membership.
@@ -147,9 +126,7 @@ async fn get_member(
     let user: UserId = ids.get("user_id", "member")?;
     let mut conn = state.store.read().await?;
     ensure_project(&mut conn, project).await?;
-    let member = members::get(&mut conn, project, user)
-        .await
-        .map_err(or_404("member"))?;
+    let member = members::get(&mut conn, project, user).await.map_err(or_404("member"))?;
     Ok((etag_header(member.version), Json(member.into())))
 }
 
@@ -161,6 +138,7 @@ async fn get_member(
 async fn update_member(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     IfMatch(version): IfMatch,
     ValidJson(body): ValidJson<UpdateMember>,
@@ -172,20 +150,32 @@ async fn update_member(
     finish(e)?;
     let mut uow = state.store.begin().await?;
     ensure_project(uow.conn(), project).await?;
-    let mut member = members::get(uow.conn(), project, user)
-        .await
-        .map_err(or_404("member"))?;
+    let mut member = members::get(uow.conn(), project, user).await.map_err(or_404("member"))?;
     if member.version != version {
-        return Err(ApiError::PreconditionFailed {
-            current: member.version,
-        });
+        return Err(ApiError::PreconditionFailed { current: member.version });
     }
     member.kind = kind.unwrap_or(member.kind);
     member.updated_at = state.now();
-    let saved = members::update(uow.conn(), &member, version)
-        .await
-        .map_err(or_404("member"))?;
-    uow.commit().await?;
+    let saved = members::update(uow.conn(), &member, version).await.map_err(or_404("member"))?;
+    audit
+        .commit(
+            &state,
+            uow,
+            StatusCode::OK,
+            vec![
+                audit
+                    .event(
+                        &state,
+                        "project.member_updated",
+                        "update",
+                        "project_member",
+                        format!("{project}/{user}"),
+                        None,
+                    )
+                    .with_metadata(&serde_json::json!({"kind": saved.kind.as_str(), "version": saved.version})),
+            ],
+        )
+        .await?;
     Ok((etag_header(saved.version), Json(saved.into())))
 }
 
@@ -197,6 +187,7 @@ async fn update_member(
 async fn remove_member(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     OptionalIfMatch(version): OptionalIfMatch,
 ) -> Result<StatusCode, ApiError> {
@@ -204,9 +195,21 @@ async fn remove_member(
     let user: UserId = ids.get("user_id", "member")?;
     let mut uow = state.store.begin().await?;
     ensure_project(uow.conn(), project).await?;
-    members::delete(uow.conn(), project, user, version)
-        .await
-        .map_err(or_404("member"))?;
-    uow.commit().await?;
+    members::delete(uow.conn(), project, user, version).await.map_err(or_404("member"))?;
+    audit
+        .commit(
+            &state,
+            uow,
+            StatusCode::NO_CONTENT,
+            vec![audit.event(
+                &state,
+                "project.member_removed",
+                "delete",
+                "project_member",
+                format!("{project}/{user}"),
+                None,
+            )],
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

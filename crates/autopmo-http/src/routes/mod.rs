@@ -34,16 +34,8 @@ pub(crate) fn or_404(what: &'static str) -> impl Fn(StoreError) -> ApiError {
 }
 
 /// Parses an id field of a body.
-pub(crate) fn parse_id<T: std::str::FromStr>(
-    errors: &mut ValidationErrors,
-    field: &str,
-    raw: &str,
-) -> Option<T> {
-    errors.check(
-        field,
-        raw.parse::<T>()
-            .map_err(|_| FieldError::new(field, "invalid_id", "must be a UUID")),
-    )
+pub(crate) fn parse_id<T: std::str::FromStr>(errors: &mut ValidationErrors, field: &str, raw: &str) -> Option<T> {
+    errors.check(field, raw.parse::<T>().map_err(|_| FieldError::new(field, "invalid_id", "must be a UUID")))
 }
 
 /// Parses an optional date field of a body.
@@ -54,9 +46,7 @@ pub(crate) fn parse_opt_date(
 ) -> Option<Option<time::Date>> {
     match raw {
         None => Some(None),
-        Some(r) => errors
-            .check(field, autopmo_domain::work::parse_date(r))
-            .map(Some),
+        Some(r) => errors.check(field, autopmo_domain::work::parse_date(r)).map(Some),
     }
 }
 
@@ -86,7 +76,5 @@ pub(crate) async fn ensure_project(
     conn: &mut autopmo_store::Connection,
     id: autopmo_domain::ProjectId,
 ) -> Result<autopmo_domain::Project, ApiError> {
-    autopmo_store::projects::get(conn, id)
-        .await
-        .map_err(or_404("project"))
+    autopmo_store::projects::get(conn, id).await.map_err(or_404("project"))
 }

@@ -1,6 +1,7 @@
 //! Projects: create, read, list, update (with `If-Match`), delete.
 
 use super::{finish, money, or_404, parse_id, parse_opt_date};
+use crate::audit::Audit;
 use crate::extract::if_match::{IfMatch, OptionalIfMatch, etag_header};
 use crate::extract::json::ValidJson;
 use crate::extract::path::Ids;
@@ -8,10 +9,9 @@ use crate::extract::principal::Principal;
 use crate::extract::query::{ValidQuery, list_params};
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::views::{MoneyView, PageView, ProjectView, nullable};
+use crate::views::{MoneyView, PageView, ProjectView, not_null, nullable};
 use autopmo_domain::{
-    Description, PlannedDates, Project, ProjectId, ProjectName, ProjectStatus, UserId,
-    ValidationErrors,
+    Description, PlannedDates, Project, ProjectId, ProjectName, ProjectStatus, UserId, ValidationErrors,
 };
 use autopmo_store::projects::{self, ProjectFilter, ProjectSort};
 use autopmo_store::{UnitOfWork, users};
@@ -24,9 +24,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_projects, create_project))
-        .routes(routes!(get_project, update_project, delete_project))
+    OpenApiRouter::new().routes(routes!(list_projects, create_project)).routes(routes!(
+        get_project,
+        update_project,
+        delete_project
+    ))
 }
 
 /// A new project.
@@ -54,10 +56,15 @@ pub struct CreateProject {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
+    #[serde(default, deserialize_with = "not_null")]
     name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     description: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     budget: Option<MoneyView>,
+    #[serde(default, deserialize_with = "not_null")]
     owner_id: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -89,11 +96,7 @@ async fn check_owner(uow: &mut UnitOfWork, owner: UserId) -> Result<(), ApiError
         Ok(())
     } else {
         let mut errors = ValidationErrors::new();
-        errors.push(autopmo_domain::FieldError::new(
-            "owner_id",
-            "unknown_user",
-            "no user has this id",
-        ));
+        errors.push(autopmo_domain::FieldError::new("owner_id", "unknown_user", "no user has this id"));
         Err(errors.into())
     }
 }
@@ -106,6 +109,7 @@ async fn check_owner(uow: &mut UnitOfWork, owner: UserId) -> Result<(), ApiError
 async fn create_project(
     State(state): State<AppState>,
     principal: Principal,
+    audit: Audit,
     ValidJson(body): ValidJson<CreateProject>,
 ) -> Result<(StatusCode, HeaderMap, Json<ProjectView>), ApiError> {
     let mut e = ValidationErrors::new();
@@ -148,12 +152,8 @@ async fn create_project(
     let mut uow = state.store.begin().await?;
     check_owner(&mut uow, owner_id).await?;
     projects::insert(uow.conn(), &project).await?;
-    uow.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        etag_header(project.version),
-        Json(project.into()),
-    ))
+    audit.commit(&state, uow, StatusCode::CREATED, vec![audit.event(&state, "project.created", "create", "project", project.id, Some(project.name.as_str())).with_metadata(&serde_json::json!({"budget": project.budget.to_string(), "owner_id": project.owner_id.to_string()}))]).await?;
+    Ok((StatusCode::CREATED, etag_header(project.version), Json(project.into())))
 }
 
 /// Lists projects.
@@ -166,32 +166,13 @@ async fn list_projects(
     _principal: Principal,
     ValidQuery(q): ValidQuery<ProjectQuery>,
 ) -> Result<Json<PageView<ProjectView>>, ApiError> {
-    let sorts = [
-        ProjectSort::CreatedAt,
-        ProjectSort::UpdatedAt,
-        ProjectSort::Name,
-    ];
-    let params = list_params(
-        q.limit,
-        q.cursor.as_deref(),
-        q.sort.as_deref(),
-        &sorts,
-        ProjectSort::CreatedAt,
-    )?;
+    let sorts = [ProjectSort::CreatedAt, ProjectSort::UpdatedAt, ProjectSort::Name];
+    let params = list_params(q.limit, q.cursor.as_deref(), q.sort.as_deref(), &sorts, ProjectSort::CreatedAt)?;
     let mut e = ValidationErrors::new();
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| e.check("status", ProjectStatus::parse(s)));
-    let owner = q
-        .owner
-        .as_deref()
-        .map(|o| parse_id::<UserId>(&mut e, "owner", o));
+    let status = q.status.as_deref().map(|s| e.check("status", ProjectStatus::parse(s)));
+    let owner = q.owner.as_deref().map(|o| parse_id::<UserId>(&mut e, "owner", o));
     finish(e)?;
-    let filter = ProjectFilter {
-        status: status.flatten(),
-        owner_id: owner.flatten(),
-    };
+    let filter = ProjectFilter { status: status.flatten(), owner_id: owner.flatten() };
     let mut conn = state.store.read().await?;
     let page = projects::list(&mut conn, &filter, &params).await?;
     Ok(Json(PageView::from_page(page, ProjectView::from)))
@@ -210,9 +191,7 @@ async fn get_project(
 ) -> Result<(HeaderMap, Json<ProjectView>), ApiError> {
     let id: ProjectId = ids.get("project_id", "project")?;
     let mut conn = state.store.read().await?;
-    let project = projects::get(&mut conn, id)
-        .await
-        .map_err(or_404("project"))?;
+    let project = projects::get(&mut conn, id).await.map_err(or_404("project"))?;
     Ok((etag_header(project.version), Json(project.into())))
 }
 
@@ -227,15 +206,14 @@ async fn get_project(
 async fn update_project(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     IfMatch(version): IfMatch,
     ValidJson(body): ValidJson<UpdateProject>,
 ) -> Result<(HeaderMap, Json<ProjectView>), ApiError> {
     let id: ProjectId = ids.get("project_id", "project")?;
     let mut uow = state.store.begin().await?;
-    let mut p = projects::get(uow.conn(), id)
-        .await
-        .map_err(or_404("project"))?;
+    let mut p = projects::get(uow.conn(), id).await.map_err(or_404("project"))?;
     if p.version != version {
         return Err(ApiError::PreconditionFailed { current: p.version });
     }
@@ -244,9 +222,7 @@ async fn update_project(
         p.name = e.check("name", ProjectName::parse(raw)).unwrap_or(p.name);
     }
     if let Some(raw) = &body.description {
-        p.description = e
-            .check("description", Description::parse(raw))
-            .unwrap_or(p.description);
+        p.description = e.check("description", Description::parse(raw)).unwrap_or(p.description);
     }
     if let Some(m) = &body.budget {
         p.budget = money(&mut e, "budget", m).unwrap_or(p.budget);
@@ -255,9 +231,7 @@ async fn update_project(
         p.owner_id = parse_id(&mut e, "owner_id", raw).unwrap_or(p.owner_id);
     }
     if let Some(raw) = &body.status {
-        p.status = e
-            .check("status", ProjectStatus::parse(raw))
-            .unwrap_or(p.status);
+        p.status = e.check("status", ProjectStatus::parse(raw)).unwrap_or(p.status);
     }
     let start = match &body.planned_start {
         Some(v) => parse_opt_date(&mut e, "planned_start", v.as_deref()).unwrap_or(p.planned.start),
@@ -267,18 +241,25 @@ async fn update_project(
         Some(v) => parse_opt_date(&mut e, "planned_end", v.as_deref()).unwrap_or(p.planned.end),
         None => p.planned.end,
     };
-    p.planned = e
-        .check("planned_end", PlannedDates::new(start, end))
-        .unwrap_or(p.planned);
+    p.planned = e.check("planned_end", PlannedDates::new(start, end)).unwrap_or(p.planned);
     finish(e)?;
     if body.owner_id.is_some() {
         check_owner(&mut uow, p.owner_id).await?;
     }
     p.updated_at = state.now();
-    let saved = projects::update(uow.conn(), &p, version)
-        .await
-        .map_err(or_404("project"))?;
-    uow.commit().await?;
+    let saved = projects::update(uow.conn(), &p, version).await.map_err(or_404("project"))?;
+    audit
+        .commit(
+            &state,
+            uow,
+            StatusCode::OK,
+            vec![
+                audit
+                    .event(&state, "project.updated", "update", "project", saved.id, Some(saved.name.as_str()))
+                    .with_metadata(&serde_json::json!({"version": saved.version, "budget": saved.budget.to_string()})),
+            ],
+        )
+        .await?;
     Ok((etag_header(saved.version), Json(saved.into())))
 }
 
@@ -292,14 +273,20 @@ async fn update_project(
 async fn delete_project(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     OptionalIfMatch(version): OptionalIfMatch,
 ) -> Result<StatusCode, ApiError> {
     let id: ProjectId = ids.get("project_id", "project")?;
     let mut uow = state.store.begin().await?;
-    projects::delete(uow.conn(), id, version)
-        .await
-        .map_err(or_404("project"))?;
-    uow.commit().await?;
+    projects::delete(uow.conn(), id, version).await.map_err(or_404("project"))?;
+    audit
+        .commit(
+            &state,
+            uow,
+            StatusCode::NO_CONTENT,
+            vec![audit.event(&state, "project.deleted", "delete", "project", id, None)],
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! Tasks of a project, their dependencies, and the `assign` action.
 
 use super::{ensure_project, finish, or_404, parse_id, parse_opt_date};
+use crate::audit::Audit;
 use crate::extract::if_match::{IfMatch, OptionalIfMatch, etag_header};
 use crate::extract::json::ValidJson;
 use crate::extract::path::Ids;
@@ -8,10 +9,10 @@ use crate::extract::principal::Principal;
 use crate::extract::query::{ValidQuery, list_params};
 use crate::problem::ApiError;
 use crate::state::AppState;
-use crate::views::{DecimalText, PageView, TaskView, nullable};
+use crate::views::{DecimalText, PageView, TaskView, not_null, nullable};
 use autopmo_domain::{
-    Description, FieldError, Hours, Percent, PlannedDates, ProjectId, Task, TaskId, TaskStatus,
-    TaskTitle, UserId, ValidationErrors,
+    Description, FieldError, Hours, Percent, PlannedDates, ProjectId, Task, TaskId, TaskStatus, TaskTitle, UserId,
+    ValidationErrors,
 };
 use autopmo_store::tasks::{self, TaskFilter, TaskSort};
 use autopmo_store::{Connection, members, projects};
@@ -62,8 +63,11 @@ pub struct CreateTask {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTask {
+    #[serde(default, deserialize_with = "not_null")]
     title: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     description: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -80,8 +84,10 @@ pub struct UpdateTask {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     planned_finish: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     percent_complete: Option<i64>,
     /// Replaces the dependencies.
+    #[serde(default, deserialize_with = "not_null")]
     depends_on: Option<Vec<String>>,
 }
 
@@ -109,11 +115,7 @@ pub struct TaskQuery {
     assignee: Option<String>,
 }
 
-fn hours(
-    e: &mut ValidationErrors,
-    field: &str,
-    raw: Option<&DecimalText>,
-) -> Option<Option<Hours>> {
+fn hours(e: &mut ValidationErrors, field: &str, raw: Option<&DecimalText>) -> Option<Option<Hours>> {
     match raw {
         None => Some(None),
         Some(text) => e.check(field, Hours::parse(&text.0)).map(Some),
@@ -121,32 +123,23 @@ fn hours(
 }
 
 fn ids_of(e: &mut ValidationErrors, raw: &[String]) -> Vec<TaskId> {
-    let mut out: Vec<TaskId> = raw
-        .iter()
-        .filter_map(|r| parse_id(e, "depends_on", r))
-        .collect();
+    let mut out: Vec<TaskId> = raw.iter().filter_map(|r| parse_id(e, "depends_on", r)).collect();
     out.sort();
     out.dedup();
     out
 }
 
 /// A task may be assigned only to a manager or member of its project.
-async fn check_assignee(
-    conn: &mut Connection,
-    project: ProjectId,
-    assignee: Option<UserId>,
-) -> Result<(), ApiError> {
+async fn check_assignee(conn: &mut Connection, project: ProjectId, assignee: Option<UserId>) -> Result<(), ApiError> {
     let Some(user) = assignee else { return Ok(()) };
     match members::get(conn, project, user).await {
         Ok(m) if m.kind.can_be_assigned() => Ok(()),
-        Ok(_) | Err(autopmo_store::StoreError::NotFound) => {
-            Err(ValidationErrors::from(FieldError::new(
-                "assignee_id",
-                "not_assignable",
-                "must be a manager or member of the project",
-            ))
-            .into())
-        }
+        Ok(_) | Err(autopmo_store::StoreError::NotFound) => Err(ValidationErrors::from(FieldError::new(
+            "assignee_id",
+            "not_assignable",
+            "must be a manager or member of the project",
+        ))
+        .into()),
         Err(other) => Err(other.into()),
     }
 }
@@ -159,6 +152,7 @@ async fn check_assignee(
 async fn create_task(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     ValidJson(body): ValidJson<CreateTask>,
 ) -> Result<(StatusCode, HeaderMap, Json<TaskView>), ApiError> {
@@ -166,13 +160,8 @@ async fn create_task(
     let mut e = ValidationErrors::new();
     let title = e.check("title", TaskTitle::parse(&body.title));
     let description = e.check("description", Description::parse(&body.description));
-    let status = body.status.as_deref().map_or(Some(TaskStatus::Todo), |s| {
-        e.check("status", TaskStatus::parse(s))
-    });
-    let assignee = body
-        .assignee_id
-        .as_deref()
-        .map_or(Some(None), |a| parse_id(&mut e, "assignee_id", a).map(Some));
+    let status = body.status.as_deref().map_or(Some(TaskStatus::Todo), |s| e.check("status", TaskStatus::parse(s)));
+    let assignee = body.assignee_id.as_deref().map_or(Some(None), |a| parse_id(&mut e, "assignee_id", a).map(Some));
     let estimate = hours(&mut e, "estimate_hours", body.estimate_hours.as_ref());
     let actual = hours(&mut e, "actual_hours", body.actual_hours.as_ref());
     let start = parse_opt_date(&mut e, "planned_start", body.planned_start.as_deref());
@@ -181,10 +170,7 @@ async fn create_task(
         (Some(s), Some(f)) => e.check("planned_finish", PlannedDates::new(s, f)),
         _ => None,
     };
-    let percent = e.check(
-        "percent_complete",
-        Percent::new(body.percent_complete.unwrap_or(0)),
-    );
+    let percent = e.check("percent_complete", Percent::new(body.percent_complete.unwrap_or(0)));
     let depends_on = ids_of(&mut e, &body.depends_on);
     let (
         Some(title),
@@ -195,16 +181,7 @@ async fn create_task(
         Some(actual),
         Some(planned),
         Some(percent),
-    ) = (
-        title,
-        description,
-        status,
-        assignee,
-        estimate,
-        actual,
-        planned,
-        percent,
-    )
+    ) = (title, description, status, assignee, estimate, actual, planned, percent)
     else {
         return Err(e.into());
     };
@@ -227,18 +204,23 @@ async fn create_task(
         version: 1,
     };
     let mut uow = state.store.begin().await?;
-    projects::lock(uow.conn(), project)
-        .await
-        .map_err(or_404("project"))?;
+    projects::lock(uow.conn(), project).await.map_err(or_404("project"))?;
     check_assignee(uow.conn(), project, task.assignee_id).await?;
     tasks::check_dependencies(uow.conn(), project, task.id, &task.depends_on).await?;
     tasks::insert(uow.conn(), &task).await?;
-    uow.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        etag_header(task.version),
-        Json(task.into()),
-    ))
+    audit
+        .commit(
+            &state,
+            uow,
+            StatusCode::CREATED,
+            vec![
+                audit
+                    .event(&state, "task.created", "create", "task", task.id, Some(task.title.as_str()))
+                    .with_metadata(&serde_json::json!({"project_id": project.to_string()})),
+            ],
+        )
+        .await?;
+    Ok((StatusCode::CREATED, etag_header(task.version), Json(task.into())))
 }
 
 /// Lists a project's tasks.
@@ -252,33 +234,13 @@ async fn list_tasks(
     ValidQuery(q): ValidQuery<TaskQuery>,
 ) -> Result<Json<PageView<TaskView>>, ApiError> {
     let project: ProjectId = ids.get("project_id", "project")?;
-    let sorts = [
-        TaskSort::CreatedAt,
-        TaskSort::UpdatedAt,
-        TaskSort::Title,
-        TaskSort::Status,
-    ];
-    let params = list_params(
-        q.limit,
-        q.cursor.as_deref(),
-        q.sort.as_deref(),
-        &sorts,
-        TaskSort::CreatedAt,
-    )?;
+    let sorts = [TaskSort::CreatedAt, TaskSort::UpdatedAt, TaskSort::Title, TaskSort::Status];
+    let params = list_params(q.limit, q.cursor.as_deref(), q.sort.as_deref(), &sorts, TaskSort::CreatedAt)?;
     let mut e = ValidationErrors::new();
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| e.check("status", TaskStatus::parse(s)));
-    let assignee = q
-        .assignee
-        .as_deref()
-        .map(|a| parse_id::<UserId>(&mut e, "assignee", a));
+    let status = q.status.as_deref().map(|s| e.check("status", TaskStatus::parse(s)));
+    let assignee = q.assignee.as_deref().map(|a| parse_id::<UserId>(&mut e, "assignee", a));
     finish(e)?;
-    let filter = TaskFilter {
-        status: status.flatten(),
-        assignee_id: assignee.flatten(),
-    };
+    let filter = TaskFilter { status: status.flatten(), assignee_id: assignee.flatten() };
     let mut conn = state.store.read().await?;
     ensure_project(&mut conn, project).await?;
     let page = tasks::list(&mut conn, project, &filter, &params).await?;
@@ -297,9 +259,7 @@ async fn get_task(
     let project: ProjectId = ids.get("project_id", "project")?;
     let id: TaskId = ids.get("task_id", "task")?;
     let mut conn = state.store.read().await?;
-    let task = tasks::get(&mut conn, project, id)
-        .await
-        .map_err(or_404("task"))?;
+    let task = tasks::get(&mut conn, project, id).await.map_err(or_404("task"))?;
     Ok((etag_header(task.version), Json(task.into())))
 }
 
@@ -311,6 +271,7 @@ async fn get_task(
 async fn update_task(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     IfMatch(version): IfMatch,
     ValidJson(body): ValidJson<UpdateTask>,
@@ -318,12 +279,8 @@ async fn update_task(
     let project: ProjectId = ids.get("project_id", "project")?;
     let id: TaskId = ids.get("task_id", "task")?;
     let mut uow = state.store.begin().await?;
-    projects::lock(uow.conn(), project)
-        .await
-        .map_err(or_404("project"))?;
-    let mut t = tasks::get(uow.conn(), project, id)
-        .await
-        .map_err(or_404("task"))?;
+    projects::lock(uow.conn(), project).await.map_err(or_404("project"))?;
+    let mut t = tasks::get(uow.conn(), project, id).await.map_err(or_404("task"))?;
     if t.version != version {
         return Err(ApiError::PreconditionFailed { current: t.version });
     }
@@ -332,14 +289,10 @@ async fn update_task(
         t.title = e.check("title", TaskTitle::parse(raw)).unwrap_or(t.title);
     }
     if let Some(raw) = &body.description {
-        t.description = e
-            .check("description", Description::parse(raw))
-            .unwrap_or(t.description);
+        t.description = e.check("description", Description::parse(raw)).unwrap_or(t.description);
     }
     if let Some(raw) = &body.status {
-        t.status = e
-            .check("status", TaskStatus::parse(raw))
-            .unwrap_or(t.status);
+        t.status = e.check("status", TaskStatus::parse(raw)).unwrap_or(t.status);
     }
     if let Some(raw) = &body.assignee_id {
         t.assignee_id = match raw {
@@ -348,8 +301,7 @@ async fn update_task(
         };
     }
     if let Some(raw) = &body.estimate_hours {
-        t.estimate_hours =
-            hours(&mut e, "estimate_hours", raw.as_ref()).unwrap_or(t.estimate_hours);
+        t.estimate_hours = hours(&mut e, "estimate_hours", raw.as_ref()).unwrap_or(t.estimate_hours);
     }
     if let Some(raw) = &body.actual_hours {
         t.actual_hours = hours(&mut e, "actual_hours", raw.as_ref()).unwrap_or(t.actual_hours);
@@ -362,13 +314,9 @@ async fn update_task(
         Some(v) => parse_opt_date(&mut e, "planned_finish", v.as_deref()).unwrap_or(t.planned.end),
         None => t.planned.end,
     };
-    t.planned = e
-        .check("planned_finish", PlannedDates::new(start, end))
-        .unwrap_or(t.planned);
+    t.planned = e.check("planned_finish", PlannedDates::new(start, end)).unwrap_or(t.planned);
     if let Some(p) = body.percent_complete {
-        t.percent_complete = e
-            .check("percent_complete", Percent::new(p))
-            .unwrap_or(t.percent_complete);
+        t.percent_complete = e.check("percent_complete", Percent::new(p)).unwrap_or(t.percent_complete);
     }
     if let Some(raw) = &body.depends_on {
         t.depends_on = ids_of(&mut e, raw);
@@ -381,10 +329,19 @@ async fn update_task(
         tasks::check_dependencies(uow.conn(), project, t.id, &t.depends_on).await?;
     }
     t.updated_at = state.now();
-    let saved = tasks::update(uow.conn(), &t, version)
-        .await
-        .map_err(or_404("task"))?;
-    uow.commit().await?;
+    let saved = tasks::update(uow.conn(), &t, version).await.map_err(or_404("task"))?;
+    audit
+        .commit(
+            &state,
+            uow,
+            StatusCode::OK,
+            vec![
+                audit
+                    .event(&state, "task.updated", "update", "task", saved.id, Some(saved.title.as_str()))
+                    .with_metadata(&serde_json::json!({"project_id": project.to_string(), "version": saved.version})),
+            ],
+        )
+        .await?;
     Ok((etag_header(saved.version), Json(saved.into())))
 }
 
@@ -396,6 +353,7 @@ async fn update_task(
 async fn assign_task(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     OptionalIfMatch(version): OptionalIfMatch,
     ValidJson(body): ValidJson<AssignTask>,
@@ -409,9 +367,7 @@ async fn assign_task(
     };
     finish(e)?;
     let mut uow = state.store.begin().await?;
-    let mut t = tasks::get(uow.conn(), project, id)
-        .await
-        .map_err(or_404("task"))?;
+    let mut t = tasks::get(uow.conn(), project, id).await.map_err(or_404("task"))?;
     if let Some(v) = version
         && v != t.version
     {
@@ -421,10 +377,8 @@ async fn assign_task(
     check_assignee(uow.conn(), project, t.assignee_id).await?;
     t.updated_at = state.now();
     let expected = t.version;
-    let saved = tasks::update(uow.conn(), &t, expected)
-        .await
-        .map_err(or_404("task"))?;
-    uow.commit().await?;
+    let saved = tasks::update(uow.conn(), &t, expected).await.map_err(or_404("task"))?;
+    audit.commit(&state, uow, StatusCode::OK, vec![audit.event(&state, "task.assigned", "assign", "task", saved.id, Some(saved.title.as_str())).with_metadata(&serde_json::json!({"project_id": project.to_string(), "assignee_id": saved.assignee_id.map(|a| a.to_string())}))]).await?;
     Ok((etag_header(saved.version), Json(saved.into())))
 }
 
@@ -436,18 +390,26 @@ async fn assign_task(
 async fn delete_task(
     State(state): State<AppState>,
     _principal: Principal,
+    audit: Audit,
     ids: Ids,
     OptionalIfMatch(version): OptionalIfMatch,
 ) -> Result<StatusCode, ApiError> {
     let project: ProjectId = ids.get("project_id", "project")?;
     let id: TaskId = ids.get("task_id", "task")?;
     let mut uow = state.store.begin().await?;
-    projects::lock(uow.conn(), project)
-        .await
-        .map_err(or_404("project"))?;
-    tasks::delete(uow.conn(), project, id, version)
-        .await
-        .map_err(or_404("task"))?;
-    uow.commit().await?;
+    projects::lock(uow.conn(), project).await.map_err(or_404("project"))?;
+    tasks::delete(uow.conn(), project, id, version).await.map_err(or_404("task"))?;
+    audit
+        .commit(
+            &state,
+            uow,
+            StatusCode::NO_CONTENT,
+            vec![
+                audit
+                    .event(&state, "task.deleted", "delete", "task", id, None)
+                    .with_metadata(&serde_json::json!({"project_id": project.to_string()})),
+            ],
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,10 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_users))
-        .routes(routes!(get_user))
-        .routes(routes!(me))
+    OpenApiRouter::new().routes(routes!(list_users)).routes(routes!(get_user)).routes(routes!(me))
 }
 
 /// List parameters.
@@ -64,11 +61,7 @@ async fn list_users(
     params(("user_id" = String, Path, description = "User id")),
     security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, description = "Unauthenticated"), (status = 404, description = "No such user")))]
-async fn get_user(
-    State(state): State<AppState>,
-    _principal: Principal,
-    ids: Ids,
-) -> Result<Json<UserView>, ApiError> {
+async fn get_user(State(state): State<AppState>, _principal: Principal, ids: Ids) -> Result<Json<UserView>, ApiError> {
     let id: UserId = ids.get("user_id", "user")?;
     let mut conn = state.store.read().await?;
     let user = users::get(&mut conn, id).await.map_err(or_404("user"))?;
@@ -78,13 +71,8 @@ async fn get_user(
 /// The calling user.
 #[utoipa::path(get, path = "/api/v1/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, description = "Unauthenticated")))]
-async fn me(
-    State(state): State<AppState>,
-    principal: Principal,
-) -> Result<Json<UserView>, ApiError> {
+async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<UserView>, ApiError> {
     let mut conn = state.store.read().await?;
-    let user = users::get(&mut conn, principal.user_id)
-        .await
-        .map_err(or_404("user"))?;
+    let user = users::get(&mut conn, principal.user_id).await.map_err(or_404("user"))?;
     Ok(Json(user.into()))
 }

@@ -12,9 +12,7 @@ use autopmo_domain::*;
 use autopmo_store::migrate::{self, MIGRATIONS};
 use autopmo_store::projects::{ProjectFilter, ProjectSort};
 use autopmo_store::tasks::{TaskFilter, TaskSort};
-use autopmo_store::{
-    Direction, ListParams, Store, StoreError, StoreOptions, members, projects, tasks, users,
-};
+use autopmo_store::{Direction, ListParams, Store, StoreError, StoreOptions, members, projects, tasks, users};
 use autopmo_test_support::{TestDb, backend_tests};
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -22,9 +20,7 @@ use time::macros::datetime;
 const T0: OffsetDateTime = datetime!(2026-12-04 09:00 UTC);
 
 async fn open(db: &TestDb) -> Store {
-    let store = Store::connect(&StoreOptions::new(db.url.clone()))
-        .await
-        .unwrap();
+    let store = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
     migrate::migrate(&store, T0).await.unwrap();
     store
 }
@@ -106,14 +102,7 @@ async fn crud(db: TestDb) {
     let alice = seed_user(&store, "alice").await;
     let mut conn = store.reader().acquire().await.unwrap();
     assert_eq!(users::get(&mut conn, alice.id).await.unwrap(), alice);
-    assert_eq!(
-        users::find_by_login(&mut conn, "ALICE@example.org")
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        alice.id
-    );
+    assert_eq!(users::find_by_login(&mut conn, "ALICE@example.org").await.unwrap().unwrap().id, alice.id);
 
     let p = seed_project(&store, alice.id, "Apollo").await;
     assert_eq!(projects::get(&mut conn, p.id).await.unwrap(), p);
@@ -153,29 +142,15 @@ async fn crud(db: TestDb) {
     autopmo_store::costs::insert(uow.conn(), &c).await.unwrap();
     uow.commit().await.unwrap();
     assert_eq!(tasks::get(&mut conn, p.id, t.id).await.unwrap(), t);
-    assert_eq!(
-        autopmo_store::costs::get(&mut conn, p.id, c.id)
-            .await
-            .unwrap(),
-        c
-    );
-    assert_eq!(
-        members::get(&mut conn, p.id, alice.id).await.unwrap(),
-        member
-    );
+    assert_eq!(autopmo_store::costs::get(&mut conn, p.id, c.id).await.unwrap(), c);
+    assert_eq!(members::get(&mut conn, p.id, alice.id).await.unwrap(), member);
 
     // Deleting the project takes its members, tasks and costs with it.
     let mut uow = store.begin().await.unwrap();
     projects::delete(uow.conn(), p.id, Some(2)).await.unwrap();
     uow.commit().await.unwrap();
-    assert!(matches!(
-        projects::get(&mut conn, p.id).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        tasks::get(&mut conn, p.id, t.id).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(projects::get(&mut conn, p.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(tasks::get(&mut conn, p.id, t.id).await, Err(StoreError::NotFound)));
     assert!(store.integrity_check().await.unwrap().is_empty());
 }
 
@@ -186,26 +161,17 @@ async fn constraints(db: TestDb) {
     let mut dup = user("alice", T0);
     dup.email = Email::parse("other@example.org").unwrap();
     let mut uow = store.begin().await.unwrap();
-    assert!(matches!(
-        users::insert(uow.conn(), &dup).await,
-        Err(StoreError::Duplicate(_))
-    ));
+    assert!(matches!(users::insert(uow.conn(), &dup).await, Err(StoreError::Duplicate(_))));
     drop(uow);
     let mut dup = user("alice2", T0);
     dup.email = Email::parse("ALICE@Example.org").unwrap();
     let mut uow = store.begin().await.unwrap();
-    assert!(matches!(
-        users::insert(uow.conn(), &dup).await,
-        Err(StoreError::Duplicate(_))
-    ));
+    assert!(matches!(users::insert(uow.conn(), &dup).await, Err(StoreError::Duplicate(_))));
     drop(uow);
     // A project whose owner does not exist.
     let mut uow = store.begin().await.unwrap();
     let orphan = project("Orphan", UserId::new(), T0);
-    assert!(matches!(
-        projects::insert(uow.conn(), &orphan).await,
-        Err(StoreError::Reference(_))
-    ));
+    assert!(matches!(projects::insert(uow.conn(), &orphan).await, Err(StoreError::Reference(_))));
     drop(uow);
     // The database itself refuses a negative budget and a dependency across projects.
     let a = seed_project(&store, alice.id, "A").await;
@@ -215,28 +181,20 @@ async fn constraints(db: TestDb) {
     add_task(&store, &ta).await.unwrap();
     add_task(&store, &tb).await.unwrap();
     let mut uow = store.begin().await.unwrap();
-    let raw = sqlx::query(
-        "INSERT INTO task_dependencies (project_id, task_id, depends_on_id) VALUES ($1, $2, $3)",
-    )
-    .bind(a.id.to_string())
-    .bind(ta.id.to_string())
-    .bind(tb.id.to_string())
-    .execute(uow.conn())
-    .await;
-    assert!(
-        raw.is_err(),
-        "a cross-project dependency must be refused by the schema"
-    );
+    let raw = sqlx::query("INSERT INTO task_dependencies (project_id, task_id, depends_on_id) VALUES ($1, $2, $3)")
+        .bind(a.id.to_string())
+        .bind(ta.id.to_string())
+        .bind(tb.id.to_string())
+        .execute(uow.conn())
+        .await;
+    assert!(raw.is_err(), "a cross-project dependency must be refused by the schema");
     drop(uow);
     let mut uow = store.begin().await.unwrap();
     let raw = sqlx::query("UPDATE projects SET budget_minor = -1 WHERE id = $1")
         .bind(a.id.to_string())
         .execute(uow.conn())
         .await;
-    assert!(
-        raw.is_err(),
-        "a negative budget must be refused by the schema"
-    );
+    assert!(raw.is_err(), "a negative budget must be refused by the schema");
     drop(uow);
     // Through the rule check: a clear error.
     let cross = task(a.id, "cross", vec![tb.id]);
@@ -248,52 +206,34 @@ async fn constraints(db: TestDb) {
     let evil = "Robert'); DROP TABLE projects; --";
     let p = seed_project(&store, alice.id, evil).await;
     let mut conn = store.reader().acquire().await.unwrap();
-    assert_eq!(
-        projects::get(&mut conn, p.id).await.unwrap().name.as_str(),
-        evil
-    );
-    assert_eq!(
-        projects::count(&mut conn, &ProjectFilter::default())
-            .await
-            .unwrap(),
-        3
-    );
+    assert_eq!(projects::get(&mut conn, p.id).await.unwrap().name.as_str(), evil);
+    assert_eq!(projects::count(&mut conn, &ProjectFilter::default()).await.unwrap(), 3);
 }
 
 async fn migrations_apply_once(db: TestDb) {
     let store = open(&db).await;
-    assert_eq!(
-        migrate::current_version(&store).await.unwrap(),
-        migrate::latest_version()
-    );
+    assert_eq!(migrate::current_version(&store).await.unwrap(), migrate::latest_version());
     let again = migrate::migrate(&store, T0).await.unwrap();
     assert!(again.applied.is_empty());
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM autopmo_schema_migrations")
-        .fetch_one(store.reader())
-        .await
-        .unwrap();
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM autopmo_schema_migrations").fetch_one(store.reader()).await.unwrap();
     assert_eq!(n, MIGRATIONS.len() as i64);
     // A database migrated by a newer AutoPMO is refused with a clear message.
-    sqlx::query("INSERT INTO autopmo_schema_migrations (version, name, checksum, applied_at) VALUES (9999, 'future', 'x', 'x')")
-        .execute(store.reader())
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO autopmo_schema_migrations (version, name, checksum, applied_at) VALUES (9999, 'future', 'x', 'x')",
+    )
+    .execute(store.reader())
+    .await
+    .unwrap();
     let err = migrate::migrate(&store, T0).await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::SchemaTooNew { database: 9999, .. }),
-        "{err}"
-    );
+    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, .. }), "{err}");
     assert!(err.to_string().contains("newer than this AutoPMO"), "{err}");
     assert!(migrate::current_version(&store).await.is_err());
 }
 
 async fn concurrent_migrators_apply_once(db: TestDb) {
-    let store = Store::connect(&StoreOptions::new(db.url.clone()))
-        .await
-        .unwrap();
-    let other = Store::connect(&StoreOptions::new(db.url.clone()))
-        .await
-        .unwrap();
+    let store = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
+    let other = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
     let (a, b) = tokio::join!(migrate::migrate(&store, T0), migrate::migrate(&other, T0));
     let applied = a.unwrap().applied.len() + b.unwrap().applied.len();
     assert_eq!(applied, MIGRATIONS.len());
@@ -317,15 +257,9 @@ async fn dependency_cycles_are_refused(db: TestDb) {
         other => panic!("expected a cycle error, got {other:?}"),
     }
     // Self-dependency, too.
-    assert!(
-        tasks::check_dependencies(uow.conn(), p.id, a.id, &[a.id])
-            .await
-            .is_err()
-    );
+    assert!(tasks::check_dependencies(uow.conn(), p.id, a.id, &[a.id]).await.is_err());
     // A diamond is fine.
-    tasks::check_dependencies(uow.conn(), p.id, c.id, &[a.id, b.id])
-        .await
-        .unwrap();
+    tasks::check_dependencies(uow.conn(), p.id, c.id, &[a.id, b.id]).await.unwrap();
 }
 
 async fn concurrent_updates_with_same_etag_one_wins(db: TestDb) {
@@ -366,31 +300,17 @@ async fn cursor_pagination_walks_everything_once(db: TestDb) {
     for i in 0..25 {
         // Same timestamp for many rows: the id breaks ties.
         let owner = if i % 2 == 0 { alice.id } else { bob.id };
-        let p = project(
-            &format!("P{:02}", 24 - i),
-            owner,
-            T0 + time::Duration::seconds(i / 3),
-        );
+        let p = project(&format!("P{:02}", 24 - i), owner, T0 + time::Duration::seconds(i / 3));
         projects::insert(uow.conn(), &p).await.unwrap();
     }
     uow.commit().await.unwrap();
     let mut conn = store.reader().acquire().await.unwrap();
-    for (sort, direction) in [
-        (ProjectSort::CreatedAt, Direction::Asc),
-        (ProjectSort::Name, Direction::Desc),
-    ] {
+    for (sort, direction) in [(ProjectSort::CreatedAt, Direction::Asc), (ProjectSort::Name, Direction::Desc)] {
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
-            let params = ListParams {
-                limit: 7,
-                cursor,
-                sort,
-                direction,
-            };
-            let page = projects::list(&mut conn, &ProjectFilter::default(), &params)
-                .await
-                .unwrap();
+            let params = ListParams { limit: 7, cursor, sort, direction };
+            let page = projects::list(&mut conn, &ProjectFilter::default(), &params).await.unwrap();
             assert!(page.items.len() <= 7);
             seen.extend(page.items.iter().map(|p| p.id));
             match page.next_cursor {
@@ -402,62 +322,26 @@ async fn cursor_pagination_walks_everything_once(db: TestDb) {
         let unique: std::collections::HashSet<_> = seen.iter().collect();
         assert_eq!(unique.len(), 25);
     }
-    let only_bob = ProjectFilter {
-        owner_id: Some(bob.id),
-        ..Default::default()
-    };
-    let params = ListParams {
-        limit: 200,
-        cursor: None,
-        sort: ProjectSort::Name,
-        direction: Direction::Asc,
-    };
+    let only_bob = ProjectFilter { owner_id: Some(bob.id), ..Default::default() };
+    let params = ListParams { limit: 200, cursor: None, sort: ProjectSort::Name, direction: Direction::Asc };
     let page = projects::list(&mut conn, &only_bob, &params).await.unwrap();
     assert_eq!(page.items.len(), 12);
     assert!(page.items.windows(2).all(|w| w[0].name <= w[1].name));
     // A cursor made for one order is refused for another.
-    let first = projects::list(
-        &mut conn,
-        &ProjectFilter::default(),
-        &ListParams {
-            limit: 1,
-            ..params.clone()
-        },
-    )
-    .await
-    .unwrap();
+    let first =
+        projects::list(&mut conn, &ProjectFilter::default(), &ListParams { limit: 1, ..params.clone() }).await.unwrap();
     let cursor = autopmo_store::Cursor::decode(&first.next_cursor.unwrap()).unwrap();
-    let wrong = ListParams {
-        limit: 1,
-        cursor: Some(cursor),
-        sort: ProjectSort::CreatedAt,
-        direction: Direction::Asc,
-    };
-    assert!(matches!(
-        projects::list(&mut conn, &ProjectFilter::default(), &wrong).await,
-        Err(StoreError::Rule(_))
-    ));
+    let wrong = ListParams { limit: 1, cursor: Some(cursor), sort: ProjectSort::CreatedAt, direction: Direction::Asc };
+    assert!(matches!(projects::list(&mut conn, &ProjectFilter::default(), &wrong).await, Err(StoreError::Rule(_))));
     // Task filters.
     let p = seed_project(&store, alice.id, "Tasks").await;
     let mut t = task(p.id, "mine", vec![]);
     t.assignee_id = Some(alice.id);
     add_task(&store, &t).await.unwrap();
-    add_task(&store, &task(p.id, "nobody's", vec![]))
-        .await
-        .unwrap();
-    let filter = TaskFilter {
-        assignee_id: Some(alice.id),
-        ..Default::default()
-    };
-    let params = ListParams {
-        limit: 50,
-        cursor: None,
-        sort: TaskSort::Title,
-        direction: Direction::Asc,
-    };
-    let page = tasks::list(&mut conn, p.id, &filter, &params)
-        .await
-        .unwrap();
+    add_task(&store, &task(p.id, "nobody's", vec![])).await.unwrap();
+    let filter = TaskFilter { assignee_id: Some(alice.id), ..Default::default() };
+    let params = ListParams { limit: 50, cursor: None, sort: TaskSort::Title, direction: Direction::Asc };
+    let page = tasks::list(&mut conn, p.id, &filter, &params).await.unwrap();
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].id, t.id);
 }

@@ -1,0 +1,22 @@
+//! HTTP API tests. Each test starts the real server on a random loopback
+//! port over a fresh database and runs twice: on SQLite and on PostgreSQL
+//! (skipped with a notice when `AUTOPMO_TEST_POSTGRES_URL` is not set).
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests fail loudly; the helpers and test bodies are not `#[test]` functions, \
+              so clippy's allow-*-in-tests does not reach them"
+)]
+
+mod helpers;
+
+mod bad_input;
+mod bad_requests;
+mod members_costs;
+mod openapi;
+mod openapi_rules;
+mod projects;
+mod protocol;
+mod tasks;

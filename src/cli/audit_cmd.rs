@@ -1,0 +1,107 @@
+//! `autopmo audit …`: verify the chain, sign a checkpoint, export checkpoints.
+
+use super::setup;
+use anyhow::bail;
+use autopmo_config::Config;
+use autopmo_trail::checkpoint;
+use autopmo_trail::verify::{self, Range};
+use clap::Subcommand;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every link of the hash chain and every signed checkpoint; name
+    /// the first broken link, or say the chain is intact.
+    Verify {
+        /// First sequence to check (default: the first present).
+        #[arg(long)]
+        from: Option<i64>,
+        /// Last sequence to check (default: the last present).
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Sign a checkpoint of the current chain head now.
+    Checkpoint,
+    /// Print the public keys and every checkpoint as JSON Lines, to keep
+    /// outside the database.
+    ExportCheckpoints,
+}
+
+pub async fn run(cmd: AuditCommand, config: &Config) -> anyhow::Result<()> {
+    let store = setup::connect_and_migrate(config).await?;
+    let trail = setup::trail(config, &store)?;
+    let result = match cmd {
+        AuditCommand::Verify { from, to } => {
+            if let (Some(f), Some(t)) = (from, to)
+                && f > t
+            {
+                bail!("--from {f} is after --to {t}");
+            }
+            let mut bar = Progress::new();
+            let outcome = verify::verify(&store, &trail.keyring().public_keys(), Range { from, to }, |done, total| {
+                bar.show(done, total)
+            })
+            .await;
+            bar.finish();
+            match outcome {
+                Ok(report) => {
+                    match report.span {
+                        Some((first, last)) => eprintln!(
+                            "audit chain intact: {} records ({first}..={last}) verified, {} signed checkpoints matched",
+                            report.checked, report.checkpoints
+                        ),
+                        None => eprintln!("audit chain is empty"),
+                    }
+                    Ok(())
+                }
+                Err(e) => bail!("AUDIT CHAIN BROKEN: {e}"),
+            }
+        }
+        AuditCommand::Checkpoint => {
+            match checkpoint::take(&trail).await? {
+                Some(c) => eprintln!("checkpoint signed at record {} ({}) with key {}", c.sequence, c.hash, c.key_id),
+                None => eprintln!("nothing to sign: the chain is empty or its head already has a checkpoint"),
+            }
+            Ok(())
+        }
+        AuditCommand::ExportCheckpoints => {
+            let mut out = std::io::stdout().lock();
+            for line in checkpoint::export(&trail).await? {
+                writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            }
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
+}
+
+/// A one-line progress display on stderr (only on a terminal), redrawn at
+/// most every 200 ms.
+struct Progress {
+    tty: bool,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self { tty: std::io::stderr().is_terminal(), last: None }
+    }
+
+    fn show(&mut self, done: u64, total: u64) {
+        if !self.tty || self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        let filled = usize::try_from(pct / 4).unwrap_or(25);
+        eprint!("\rverifying [{:<25}] {pct:>3}% {done}/{total}", "#".repeat(filled));
+    }
+
+    fn finish(&self) {
+        if self.tty && self.last.is_some() {
+            eprintln!();
+        }
+    }
+}
