@@ -43,6 +43,9 @@ pub enum ApiError {
     /// No (valid) credentials.
     #[error("unauthenticated")]
     Unauthenticated,
+    /// Authenticated, but not allowed.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The resource does not exist (or is not visible).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -175,6 +178,7 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 response
             }
+            Self::Forbidden(detail) => render(S::FORBIDDEN, "forbidden", "Forbidden", detail, None, None, None),
             Self::NotFound(what) => {
                 render(S::NOT_FOUND, "not_found", "Not found", format!("no such {what}"), None, None, None)
             }

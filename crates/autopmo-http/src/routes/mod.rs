@@ -1,5 +1,6 @@
 //! The routes, one module per resource, and the input parsing they share.
 
+mod audit;
 mod costs;
 mod health;
 mod members;
@@ -23,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(members::router())
         .merge(tasks::router())
         .merge(costs::router())
+        .merge(audit::router())
 }
 
 /// Maps a store "not found" to a 404 naming `what`.

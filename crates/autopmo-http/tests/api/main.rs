@@ -12,6 +12,7 @@
 
 mod helpers;
 
+mod audit_query;
 mod bad_input;
 mod bad_requests;
 mod members_costs;

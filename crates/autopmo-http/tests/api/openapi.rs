@@ -38,6 +38,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/projects/{project_id}/costs/{cost_id}"),
     ("PATCH", "/api/v1/projects/{project_id}/costs/{cost_id}"),
     ("DELETE", "/api/v1/projects/{project_id}/costs/{cost_id}"),
+    ("GET", "/api/v1/audit/events"),
 ];
 
 /// Served but, being the document itself, not described in it.
