@@ -28,6 +28,11 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "pmo_domain", sql: include_str!("../migrations/0001_pmo_domain.sql") },
     Migration { version: 2, name: "audit", sql: include_str!("../migrations/0002_audit.sql") },
+    Migration {
+        version: 3,
+        name: "audit_archive_siem",
+        sql: include_str!("../migrations/0003_audit_archive_siem.sql"),
+    },
 ];
 
 /// The schema version this binary expects.
