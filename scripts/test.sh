@@ -4,7 +4,8 @@
 #   scripts/test.sh [extra args for cargo nextest run / cargo test]
 #
 # Uses cargo-nextest when installed (plus `cargo test --doc`, which nextest
-# does not run), else plain `cargo test`. Installs nothing.
+# does not run), else plain `cargo test`. Installs the test components
+# (scripts/test-deps.sh: moto for the S3 tests) into ~/.cache/autopmo first.
 #
 # PostgreSQL tests use AUTOPMO_TEST_POSTGRES_URL. When it is unset and a server
 # answers on 127.0.0.1:5432, it defaults to postgres://postgres@127.0.0.1:5432/postgres;
@@ -39,6 +40,8 @@ if [ -n "${AUTOPMO_TEST_POSTGRES_URL:-}" ]; then
     # Print the URL without any password it may hold.
     echo "PostgreSQL tests use: $(printf '%s' "$AUTOPMO_TEST_POSTGRES_URL" | sed -E 's#://([^:/@]*):[^@]*@#://\1:***@#')"
 fi
+
+bash scripts/test-deps.sh
 
 status=0
 if cargo nextest --version >/dev/null 2>&1; then

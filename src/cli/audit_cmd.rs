@@ -20,9 +20,25 @@ pub enum AuditCommand {
         /// Last sequence to check (default: the last present).
         #[arg(long)]
         to: Option<i64>,
+        /// Also read every archived segment and check it as part of the chain.
+        #[arg(long)]
+        with_archives: bool,
     },
+    /// Move events past their retention to the archive (read back and
+    /// checked before anything is deleted).
+    Archive,
     /// Sign a checkpoint of the current chain head now.
     Checkpoint,
+    /// Stream audit events to a SIEM sink of `siem.sinks`, from where it
+    /// last stopped (its cursor), at least once.
+    Stream {
+        /// The sink's name.
+        #[arg(long)]
+        sink: String,
+        /// Deliver what is pending, then exit (instead of following new events).
+        #[arg(long)]
+        once: bool,
+    },
     /// Print the public keys and every checkpoint as JSON Lines, to keep
     /// outside the database.
     ExportCheckpoints,
@@ -32,17 +48,42 @@ pub async fn run(cmd: AuditCommand, config: &Config) -> anyhow::Result<()> {
     let store = setup::connect_and_migrate(config).await?;
     let trail = setup::trail(config, &store)?;
     let result = match cmd {
-        AuditCommand::Verify { from, to } => {
+        AuditCommand::Archive => {
+            let target = setup::archive_target(config)?;
+            let retention = setup::retention(config);
+            let batch = i64::from(config.audit.archive.batch);
+            let segments = autopmo_trail::archive::archive_all(&trail, &target, &retention, batch, |s| {
+                eprintln!(
+                    "archived {} events ({}..={}) as {}",
+                    s.event_count, s.first_sequence, s.last_sequence, s.object_key
+                );
+            })
+            .await?;
+            if segments.is_empty() {
+                eprintln!("nothing to archive: no event is past its retention");
+            }
+            Ok(())
+        }
+        AuditCommand::Verify { from, to, with_archives } => {
             if let (Some(f), Some(t)) = (from, to)
                 && f > t
             {
                 bail!("--from {f} is after --to {t}");
             }
+            let archives = if with_archives {
+                let target = setup::archive_target(config)?;
+                eprintln!("reading archived segments…");
+                Some(autopmo_trail::archive::archived_links(&trail, &target).await?)
+            } else {
+                None
+            };
             let mut bar = Progress::new();
-            let outcome = verify::verify(&store, &trail.keyring().public_keys(), Range { from, to }, |done, total| {
-                bar.show(done, total)
-            })
-            .await;
+            let keys = trail.keyring().public_keys();
+            let outcome =
+                verify::verify_with_archives(&store, &keys, Range { from, to }, archives.as_ref(), |done, total| {
+                    bar.show(done, total)
+                })
+                .await;
             bar.finish();
             match outcome {
                 Ok(report) => {
@@ -58,6 +99,7 @@ pub async fn run(cmd: AuditCommand, config: &Config) -> anyhow::Result<()> {
                 Err(e) => bail!("AUDIT CHAIN BROKEN: {e}"),
             }
         }
+        AuditCommand::Stream { sink, once } => super::siem_cmd::stream(config, &trail, &sink, once).await,
         AuditCommand::Checkpoint => {
             match checkpoint::take(&trail).await? {
                 Some(c) => eprintln!("checkpoint signed at record {} ({}) with key {}", c.sequence, c.hash, c.key_id),

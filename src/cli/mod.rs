@@ -4,6 +4,7 @@ mod audit_cmd;
 mod config_cmd;
 mod serve;
 mod setup;
+mod siem_cmd;
 mod users;
 
 use clap::{Parser, Subcommand};

@@ -23,12 +23,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let trail = setup::trail(&config, &store)?;
     let state = AppState::new(trail.clone(), Arc::new(SystemClock), limits);
+    let archiver = if config.audit.archive.scheduled {
+        let job = archive_every(
+            trail.clone(),
+            setup::archive_target(&config)?,
+            setup::retention(&config),
+            i64::from(config.audit.archive.batch),
+            Duration::from_secs(config.audit.archive.interval_secs),
+        );
+        Some(tokio::spawn(job))
+    } else {
+        None
+    };
+    let siem = super::siem_cmd::Streams::start(&config, &trail)?;
     let checkpoints =
         tokio::spawn(checkpoint_every(trail.clone(), Duration::from_secs(config.audit.checkpoint_interval_secs)));
     tracing::info!(%addr, backend = store.backend().name(), public_url = %config.effective_public_url(), "AutoPMO listening");
     eprintln!("AutoPMO listening on http://{addr} ({} database)", store.backend().name());
     autopmo_http::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
     checkpoints.abort();
+    siem.stop().await;
+    if let Some(job) = archiver {
+        job.abort();
+    }
     // A last checkpoint, so that the tail written before shutdown is vouched for.
     if let Err(e) = autopmo_trail::checkpoint::take(&trail).await {
         tracing::warn!(error = %e, "final audit checkpoint failed");
@@ -48,6 +65,29 @@ async fn checkpoint_every(trail: autopmo_trail::AuditTrail, interval: Duration) 
             Ok(Some(c)) => tracing::info!(sequence = c.sequence, "audit checkpoint signed"),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
+        }
+    }
+}
+
+/// Archives expired audit events every `interval` (first run after one interval).
+async fn archive_every(
+    trail: autopmo_trail::AuditTrail,
+    target: autopmo_trail::archive::ArchiveTarget,
+    retention: autopmo_trail::archive::Retention,
+    batch: i64,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        match autopmo_trail::archive::archive_all(&trail, &target, &retention, batch, |_| {}).await {
+            Ok(segments) if !segments.is_empty() => {
+                let events: i64 = segments.iter().map(|s| s.event_count).sum();
+                tracing::info!(segments = segments.len(), events, "audit events archived");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "audit archival failed; nothing was deleted"),
         }
     }
 }

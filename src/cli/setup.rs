@@ -96,6 +96,41 @@ pub fn trail(config: &Config, store: &Store) -> anyhow::Result<autopmo_trail::Au
     Ok(autopmo_trail::AuditTrail::new(store.clone(), keyring(config)?, std::sync::Arc::new(SystemClock)))
 }
 
+/// The archive target the configuration names.
+pub fn archive_target(config: &Config) -> anyhow::Result<autopmo_trail::archive::ArchiveTarget> {
+    use autopmo_trail::archive::{ArchiveTarget, S3Target};
+    use secrecy::ExposeSecret;
+    let archive = &config.audit.archive;
+    Ok(match (archive.target, &archive.s3) {
+        (autopmo_config::ArchiveTargetKind::S3, Some(s3)) => ArchiveTarget::s3(&S3Target {
+            bucket: s3.bucket.clone(),
+            region: s3.region.clone(),
+            endpoint: s3.endpoint.clone(),
+            access_key_id: s3.access_key_id.clone(),
+            secret_access_key: s3.secret_access_key.as_ref().map(|s| s.expose_secret().to_owned()),
+            allow_http: s3.danger_allow_http,
+            storage_class: s3.storage_class.clone(),
+            prefix: s3.prefix.clone(),
+        })?,
+        _ => {
+            data_dir(config)?;
+            ArchiveTarget::local(&config.archive_dir())?
+        }
+    })
+}
+
+/// The retention the configuration sets.
+pub fn retention(config: &Config) -> autopmo_trail::archive::Retention {
+    let r = &config.audit.retention;
+    autopmo_trail::archive::Retention {
+        authentication_days: r.authentication_days,
+        authorization_days: r.authorization_days,
+        data_access_days: r.data_access_days,
+        administrative_days: r.administrative_days,
+        system_days: r.system_days,
+    }
+}
+
 /// `autopmo migrate`.
 pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
     let store = connect(config).await?;

@@ -143,6 +143,23 @@ impl Verifier {
         Ok(())
     }
 
+    /// Accepts a link whose record is not at hand (archived): only its
+    /// place in the sequence is checked; when `prev_hash` is known (from
+    /// the archive) the link to the previous record is checked too.
+    pub fn link(&mut self, sequence: i64, prev_hash: Option<&str>, hash: &str) -> Result<(), ChainError> {
+        let follows = sequence == self.head.sequence + 1 && prev_hash.is_none_or(|p| p == self.head.hash);
+        if !follows {
+            return Err(ChainError::Broken {
+                sequence,
+                event_id: "(archived)".to_owned(),
+                expected_after: self.head.sequence,
+            });
+        }
+        self.head = ChainHead { sequence, hash: hash.to_owned() };
+        self.checked += 1;
+        Ok(())
+    }
+
     /// The last record checked.
     pub fn head(&self) -> &ChainHead {
         &self.head

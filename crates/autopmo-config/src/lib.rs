@@ -5,5 +5,7 @@ mod model;
 
 pub use load::{ConfigError, load};
 pub use model::{
-    AuditConfig, Config, DatabaseConfig, DatabaseUrl, Environment, HttpConfig, LogConfig, LogFormat, SqliteSynchronous,
+    ArchiveConfig, ArchiveTargetKind, AuditConfig, Config, DatabaseConfig, DatabaseUrl, Environment, HttpConfig,
+    LogConfig, LogFormat, RetentionConfig, S3Config, SqliteSynchronous,
 };
+pub use model::{SiemConfig, SiemSinkConfig, SiemSinkKind, SyslogFacility};

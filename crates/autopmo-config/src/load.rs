@@ -75,6 +75,14 @@ fn check(config: &Config) -> Result<(), ConfigError> {
     if config.http.max_body_bytes < 1024 {
         problems.push("  - key `http.max_body_bytes`: must be at least 1024".to_owned());
     }
+    if config.audit.archive.target == crate::model::ArchiveTargetKind::S3 && config.audit.archive.s3.is_none() {
+        problems.push(
+            "  - key `audit.archive.s3`: required when audit.archive.target = \"s3\" (bucket, region, …)".to_owned(),
+        );
+    }
+    if config.audit.archive.batch == 0 || config.audit.archive.interval_secs == 0 {
+        problems.push("  - key `audit.archive`: batch and interval_secs must be at least 1".to_owned());
+    }
     if config.audit.checkpoint_interval_secs == 0 {
         problems.push("  - key `audit.checkpoint_interval_secs`: must be at least 1".to_owned());
     }
@@ -86,7 +94,76 @@ fn check(config: &Config) -> Result<(), ConfigError> {
     {
         problems.push("  - key `public_url`: must start with http:// or https://".to_owned());
     }
+    check_siem(&config.siem, &mut problems);
     if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+}
+
+/// The `[siem]` section: each sink has what its kind needs, and nothing else.
+fn check_siem(siem: &crate::model::SiemConfig, problems: &mut Vec<String>) {
+    use crate::model::SiemSinkKind;
+    if siem.enabled && siem.sinks.is_empty() {
+        problems.push("  - key `siem.sinks`: `siem.enabled` is true but no sink is configured".to_owned());
+    }
+    if !(1..=10_000).contains(&siem.batch_size) {
+        problems.push("  - key `siem.batch_size`: must be between 1 and 10000".to_owned());
+    }
+    if siem.poll_interval_ms == 0 {
+        problems.push("  - key `siem.poll_interval_ms`: must be at least 1".to_owned());
+    }
+    if let Some(host) = &siem.hostname
+        && (host.is_empty() || host.len() > 255 || !host.chars().all(|c| c.is_ascii_graphic()))
+    {
+        problems.push("  - key `siem.hostname`: 1 to 255 printable ASCII characters, no spaces".to_owned());
+    }
+    for (i, sink) in siem.sinks.iter().enumerate() {
+        let mut bad = |field: &str, why: &str| problems.push(format!("  - key `siem.sinks[{i}].{field}`: {why}"));
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 64
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        };
+        if !name_ok(&sink.name) {
+            bad("name", "1 to 64 letters, digits, `.`, `_` or `-`");
+        } else if siem.sinks.iter().take(i).any(|other| other.name == sink.name) {
+            bad(
+                "name",
+                &format!("{:?} is the name of an earlier sink; each needs its own (it keys the cursor)", sink.name),
+            );
+        }
+        match sink.kind {
+            SiemSinkKind::Jsonl => {
+                if sink.path.as_ref().is_none_or(|p| p.as_os_str().is_empty()) {
+                    bad("path", "required for kind = \"jsonl\" (a file, or \"-\" for stdout)");
+                }
+                let syslog_only = [
+                    ("address", sink.address.is_some()),
+                    ("tls", sink.tls),
+                    ("ca_file", sink.ca_file.is_some()),
+                    ("facility", sink.facility.is_some()),
+                ];
+                for (field, _) in syslog_only.iter().filter(|(_, set)| *set) {
+                    bad(field, "only for kind = \"syslog\"");
+                }
+            }
+            SiemSinkKind::Syslog => {
+                match sink.address.as_deref() {
+                    None => bad("address", "required for kind = \"syslog\" (host:port)"),
+                    Some(address) => {
+                        let port = address.rsplit_once(':').map(|(host, port)| (host.is_empty(), port.parse::<u16>()));
+                        if !matches!(port, Some((false, Ok(p))) if p > 0) {
+                            bad("address", &format!("{address:?} is not host:port (e.g. \"siem.example.org:6514\")"));
+                        }
+                    }
+                }
+                if sink.path.is_some() {
+                    bad("path", "only for kind = \"jsonl\"");
+                }
+                if sink.ca_file.is_some() && !sink.tls {
+                    bad("ca_file", "only with tls = true");
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +246,89 @@ mod tests {
         Jail::expect_with(|_| {
             let msg = message(load(Some(Path::new("nope.toml"))));
             assert!(msg.contains("nope.toml"), "{msg}");
+            Ok(())
+        });
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::result_large_err, reason = "figment's Jail API fixes the closure's error type")]
+mod siem_tests {
+    use super::*;
+    use crate::model::{SiemSinkKind, SyslogFacility};
+    use figment::Jail;
+
+    #[test]
+    fn siem_sinks_are_typed() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "a.toml",
+                r#"
+                [siem]
+                enabled = true
+                [[siem.sinks]]
+                name = "file"
+                kind = "jsonl"
+                path = "/var/log/autopmo/audit.jsonl"
+                [[siem.sinks]]
+                name = "corp-siem"
+                kind = "syslog"
+                address = "siem.example.org:6514"
+                tls = true
+                facility = "local3"
+                include_personal_data = false
+                "#,
+            )?;
+            let config = load(Some(Path::new("a.toml"))).unwrap();
+            assert!(config.siem.enabled);
+            assert_eq!(config.siem.batch_size, 500);
+            let file = config.siem.sink("file").unwrap();
+            assert_eq!(file.kind, SiemSinkKind::Jsonl);
+            assert!(file.include_personal_data);
+            let syslog = config.siem.sink("corp-siem").unwrap();
+            assert_eq!(syslog.facility, Some(SyslogFacility::Local3));
+            assert_eq!(SyslogFacility::Local3.code(), 19);
+            assert_eq!(SyslogFacility::Auth.code(), 4);
+            assert!(!syslog.include_personal_data);
+            // `config show` can print it.
+            assert!(toml::to_string_pretty(&config).unwrap().contains("corp-siem"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn siem_mistakes_are_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "a.toml",
+                r#"
+                [siem]
+                enabled = true
+                [[siem.sinks]]
+                name = "a"
+                kind = "syslog"
+                address = "no-port"
+                ca_file = "ca.pem"
+                [[siem.sinks]]
+                name = "a"
+                kind = "jsonl"
+                address = "x:1"
+                "#,
+            )?;
+            let msg = load(Some(Path::new("a.toml"))).unwrap_err().to_string();
+            for key in ["siem.sinks[0].address", "siem.sinks[0].ca_file", "siem.sinks[1].name", "siem.sinks[1].path"] {
+                assert!(msg.contains(key), "{key} not in {msg}");
+            }
+            assert!(msg.contains("siem.sinks[1].address") && msg.contains("only for kind = \"syslog\""), "{msg}");
+            jail.create_file("b.toml", "[siem]\nenabled = true\n")?;
+            let msg = load(Some(Path::new("b.toml"))).unwrap_err().to_string();
+            assert!(msg.contains("siem.sinks"), "{msg}");
+            jail.create_file("c.toml", "[[siem.sinks]]\nname = \"x\"\nkind = \"kafka\"\n")?;
+            let msg = load(Some(Path::new("c.toml"))).unwrap_err().to_string();
+            assert!(msg.contains("kind") && msg.contains("c.toml"), "{msg}");
+            jail.create_file("d.toml", "[[siem.sinks]]\nname = \"x\"\nkind = \"jsonl\"\npath = \"-\"\nport = 1\n")?;
+            let msg = load(Some(Path::new("d.toml"))).unwrap_err().to_string();
+            assert!(msg.contains("port"), "{msg}");
             Ok(())
         });
     }

@@ -254,3 +254,140 @@ pub async fn destroy_subject_key(conn: &mut AnyConnection, subject: &str, now: t
     .await?;
     Ok(result.rows_affected() > 0)
 }
+
+/// Events whose category's retention has passed: `cutoffs` gives, per
+/// category, the time before which an event is expired. Oldest first.
+pub async fn expired(
+    conn: &mut AnyConnection,
+    cutoffs: &[(Category, time::OffsetDateTime)],
+    limit: i64,
+) -> Result<Vec<AuditRecord>> {
+    use crate::page::{Arg, Statement};
+    if cutoffs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = Statement::new(COLUMNS);
+    stmt.push(" WHERE (");
+    for (i, (category, cutoff)) in cutoffs.iter().enumerate() {
+        if i > 0 {
+            stmt.push(" OR ");
+        }
+        stmt.push("(category = ")
+            .bind(Arg::Text(category.as_str().to_owned()))
+            .push(" AND occurred_at < ")
+            .bind(Arg::Text(ts(*cutoff)))
+            .push(")");
+    }
+    stmt.push(") ORDER BY sequence LIMIT ").bind(Arg::Int(limit));
+    let rows = stmt.query().fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// An archived segment, as recorded in the database.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArchiveSegment {
+    /// Id.
+    pub segment_id: String,
+    /// Object key of the compressed JSON Lines.
+    pub object_key: String,
+    /// Object key of the manifest.
+    pub manifest_key: String,
+    /// Records in it.
+    pub event_count: i64,
+    /// Lowest sequence.
+    pub first_sequence: i64,
+    /// Highest sequence.
+    pub last_sequence: i64,
+    /// SHA-256 (hex) of the compressed object.
+    pub sha256: String,
+    /// When archived.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+}
+
+/// Records the segment, leaves a tombstone for each archived record, and
+/// deletes those records — all in `conn`'s transaction. Fails (and the
+/// caller rolls back) unless exactly the given records were deleted.
+pub async fn archive(conn: &mut AnyConnection, segment: &ArchiveSegment, records: &[(i64, String)]) -> Result<()> {
+    use crate::page::Statement;
+    sqlx::query(
+        "INSERT INTO audit_archives (segment_id, object_key, manifest_key, event_count, first_sequence, last_sequence, \
+         sha256, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(segment.segment_id.as_str())
+    .bind(segment.object_key.as_str())
+    .bind(segment.manifest_key.as_str())
+    .bind(segment.event_count)
+    .bind(segment.first_sequence)
+    .bind(segment.last_sequence)
+    .bind(segment.sha256.as_str())
+    .bind(ts(segment.created_at))
+    .execute(&mut *conn)
+    .await?;
+    let mut deleted = 0;
+    for chunk in records.chunks(500) {
+        for (sequence, hash) in chunk {
+            sqlx::query("INSERT INTO audit_tombstones (sequence, hash, segment_id) VALUES ($1, $2, $3)")
+                .bind(*sequence)
+                .bind(hash.as_str())
+                .bind(segment.segment_id.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+        let mut stmt = Statement::new("DELETE FROM audit_events WHERE sequence IN ");
+        stmt.bind_int_list(chunk.iter().map(|(s, _)| *s));
+        deleted += stmt.query().execute(&mut *conn).await?.rows_affected();
+    }
+    if deleted != records.len() as u64 {
+        return Err(StoreError::Rule(format!(
+            "archival expected to remove {} records but removed {deleted}; nothing was deleted",
+            records.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Tombstones with `from <= sequence <= to`: `(sequence, hash)`, in order.
+pub async fn tombstones(conn: &mut AnyConnection, from: i64, to: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+    let rows = sqlx::query(
+        "SELECT sequence, hash FROM audit_tombstones WHERE sequence >= $1 AND sequence <= $2 ORDER BY sequence LIMIT $3",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+}
+
+/// Lowest and highest tombstone sequence.
+pub async fn tombstone_bounds(conn: &mut AnyConnection) -> Result<Option<(i64, i64)>> {
+    let row = sqlx::query("SELECT MIN(sequence), MAX(sequence) FROM audit_tombstones").fetch_one(conn).await?;
+    let min: Option<i64> = row.try_get(0)?;
+    let max: Option<i64> = row.try_get(1)?;
+    Ok(min.zip(max))
+}
+
+/// Every archived segment, oldest first.
+pub async fn segments(conn: &mut AnyConnection) -> Result<Vec<ArchiveSegment>> {
+    let rows = sqlx::query(
+        "SELECT segment_id, object_key, manifest_key, event_count, first_sequence, last_sequence, sha256, created_at \
+         FROM audit_archives ORDER BY created_at, segment_id",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ArchiveSegment {
+                segment_id: r.try_get(0)?,
+                object_key: r.try_get(1)?,
+                manifest_key: r.try_get(2)?,
+                event_count: r.try_get(3)?,
+                first_sequence: r.try_get(4)?,
+                last_sequence: r.try_get(5)?,
+                sha256: r.try_get(6)?,
+                created_at: parse_ts("audit_archives", &r.try_get::<String, _>(7)?)?,
+            })
+        })
+        .collect()
+}

@@ -11,6 +11,7 @@ pub mod costs;
 pub mod members;
 pub mod migrate;
 pub mod projects;
+pub mod siem;
 pub mod tasks;
 pub mod tokens;
 pub mod users;

@@ -129,6 +129,15 @@ impl Statement {
 
     /// Appends `($a, $b, …)` binding each value; `(NULL)` for none, which matches nothing.
     pub(crate) fn bind_list(&mut self, values: impl IntoIterator<Item = String>) -> &mut Self {
+        self.bind_args(values.into_iter().map(Arg::Text))
+    }
+
+    /// As [`bind_list`](Self::bind_list), for integers.
+    pub(crate) fn bind_int_list(&mut self, values: impl IntoIterator<Item = i64>) -> &mut Self {
+        self.bind_args(values.into_iter().map(Arg::Int))
+    }
+
+    fn bind_args(&mut self, values: impl IntoIterator<Item = Arg>) -> &mut Self {
         self.sql.push('(');
         let mut first = true;
         for v in values {
@@ -136,7 +145,7 @@ impl Statement {
                 self.sql.push_str(", ");
             }
             first = false;
-            self.bind(Arg::Text(v));
+            self.bind(v);
         }
         if first {
             self.sql.push_str("NULL");

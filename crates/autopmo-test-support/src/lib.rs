@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![expect(clippy::panic, clippy::expect_used, reason = "test support: failing loudly is the point")]
 
+pub mod moto;
+
 use sqlx::Connection;
 use std::io::Write;
 use std::sync::Once;

@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+pub mod archive;
 pub mod checkpoint;
 mod sealer;
+pub mod siem;
 pub mod verify;
 pub mod view;
 
-pub use sealer::Sealer;
+pub use sealer::{CACHE_TTL, Sealer};
 pub use view::EventView;
 
 use autopmo_audit::{Actor, AuditRecord};

@@ -12,13 +12,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// Keys cached at most; beyond this the cache starts afresh.
 const CACHE_LIMIT: usize = 10_000;
 
+/// How long a cached key (or the knowledge that it was destroyed) is
+/// trusted: an erasure made by another replica takes effect here within
+/// this time.
+pub const CACHE_TTL: time::Duration = time::Duration::seconds(5);
+
+/// A key as loaded (or `None`: destroyed), and when.
+type Cached = (time::OffsetDateTime, Option<DataKey>);
+
 /// Seals and opens personal data under per-person keys.
 #[derive(Debug, Clone)]
 pub struct Sealer {
     store: Store,
     keyring: Arc<Keyring>,
     clock: Arc<dyn Clock>,
-    cache: Arc<Mutex<HashMap<String, Option<DataKey>>>>,
+    cache: Arc<Mutex<HashMap<String, Cached>>>,
 }
 
 impl Sealer {
@@ -27,7 +35,9 @@ impl Sealer {
     }
 
     fn cached(&self, subject: &str) -> Option<Option<DataKey>> {
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(subject).cloned()
+        let now = self.clock.now();
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.get(subject).filter(|(at, _)| now - *at < CACHE_TTL).map(|(_, key)| key.clone())
     }
 
     fn remember(&self, subject: &str, key: Option<DataKey>) {
@@ -35,7 +45,7 @@ impl Sealer {
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert(subject.to_owned(), key);
+        cache.insert(subject.to_owned(), (self.clock.now(), key));
     }
 
     /// The subject's stored key, if any: `Some(None)` when it was destroyed.

@@ -2,10 +2,10 @@
 
 use crate::TrailError;
 use crate::checkpoint::is_authentic;
-use autopmo_audit::{ChainError, ChainHead, Verifier};
+use autopmo_audit::{AuditRecord, ChainError, ChainHead, Verifier};
 use autopmo_crypto::PublicSigningKey;
 use autopmo_store::{Store, audit};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Records read per round trip.
 const PAGE: i64 = 2_000;
@@ -50,6 +50,12 @@ pub enum VerifyError {
         /// Last record present.
         last: i64,
     },
+    /// A tombstone has no matching record in the archive.
+    #[error("record {sequence} is marked archived, but the archive does not hold it (or holds a different one)")]
+    MissingFromArchive {
+        /// Its sequence.
+        sequence: i64,
+    },
     /// Reading failed.
     #[error(transparent)]
     Trail(#[from] TrailError),
@@ -62,11 +68,50 @@ impl From<autopmo_store::StoreError> for VerifyError {
 }
 
 /// Verifies `range` of the chain in `store`, checking checkpoints against
-/// `keys`. `progress(checked, total)` is called after every page.
+/// `keys`. `progress(checked, total)` is called after every page. Records
+/// that were archived count through their tombstones: their place in the
+/// chain is checked, not their content (see [`verify_with_archives`]).
 pub async fn verify(
     store: &Store,
     keys: &[PublicSigningKey],
     range: Range,
+    progress: impl FnMut(u64, u64),
+) -> Result<Report, VerifyError> {
+    verify_with_archives(store, keys, range, None, progress).await
+}
+
+/// One position of the chain: a record in the hot table, or the tombstone
+/// of an archived one.
+enum Entry {
+    Hot(Box<AuditRecord>),
+    Archived(i64, String),
+}
+
+impl Entry {
+    fn sequence(&self) -> i64 {
+        match self {
+            Self::Hot(r) => r.sequence,
+            Self::Archived(s, _) => *s,
+        }
+    }
+
+    fn hash(&self) -> &str {
+        match self {
+            Self::Hot(r) => &r.hash,
+            Self::Archived(_, h) => h,
+        }
+    }
+}
+
+/// As [`verify`]; with `archives` (from [`crate::archive::archived_links`],
+/// whose records were each checked against their own hash), every archived
+/// record's link to its predecessor is checked too, so the hot table and
+/// the archive are verified as one chain.
+pub async fn verify_with_archives(
+    store: &Store,
+    keys: &[PublicSigningKey],
+    range: Range,
+    archives: Option<&BTreeMap<i64, (String, String)>>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Report, VerifyError> {
     let mut conn = store.read().await?;
@@ -74,9 +119,19 @@ pub async fn verify(
     if let Some(c) = checkpoints.iter().find(|c| !is_authentic(c, keys)) {
         return Err(VerifyError::ForgedCheckpoint { sequence: c.sequence });
     }
-    let Some((min, max)) = audit::bounds(&mut conn).await? else {
+    let hot = audit::bounds(&mut conn).await?;
+    let tombs = audit::tombstone_bounds(&mut conn).await?;
+    let bounds = match (hot, tombs) {
+        (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+        (one, other) => one.or(other),
+    };
+    let Some((min, max)) = bounds else {
         if let Some(c) = checkpoints.last() {
             return Err(ChainError::Truncated { last: 0, checkpoint: c.sequence }.into());
+        }
+        let head = audit::head(&mut conn).await?;
+        if head.sequence != 0 {
+            return Err(VerifyError::HeadMismatch { head: head.sequence, last: 0 });
         }
         return Ok(Report { checked: 0, span: None, checkpoints: 0 });
     };
@@ -85,27 +140,52 @@ pub async fn verify(
     let to = range.to.unwrap_or(max).min(max);
     let by_sequence: HashMap<i64, &str> = checkpoints.iter().map(|c| (c.sequence, c.hash.as_str())).collect();
     let total = u64::try_from(to - from + 1).unwrap_or(0);
-    let mut verifier: Option<Verifier> = None;
+    // A full walk starts at the genesis: whatever is missing from the start
+    // of the chain (not archived, so without a tombstone) is found. A range
+    // starts from the link its first record names.
+    let mut verifier: Option<Verifier> = range.from.is_none().then(|| Verifier::after(ChainHead::genesis()));
     let mut next = from;
     let mut checkpoints_checked = 0;
     while next <= to {
-        let page = audit::range(&mut conn, next, to, PAGE).await?;
-        let Some(first) = page.first() else { break };
-        // The first record's predecessor is outside the range (or archived):
-        // start from the link it names.
-        let v = verifier
-            .get_or_insert_with(|| Verifier::after(ChainHead { sequence: from - 1, hash: first.prev_hash.clone() }));
-        for record in &page {
-            v.check(record)?;
-            if let Some(hash) = by_sequence.get(&record.sequence) {
-                if *hash != record.hash {
-                    return Err(ChainError::CheckpointMismatch { sequence: record.sequence }.into());
+        let records = audit::range(&mut conn, next, to, PAGE).await?;
+        // Tombstones up to where this page of records reaches.
+        let upper = if records.len() as i64 == PAGE { records.last().map_or(to, |r| r.sequence) } else { to };
+        let tombstones = audit::tombstones(&mut conn, next, upper, PAGE).await?;
+        let mut entries: Vec<Entry> = records.into_iter().map(|r| Entry::Hot(Box::new(r))).collect();
+        entries.extend(tombstones.into_iter().map(|(s, h)| Entry::Archived(s, h)));
+        entries.sort_by_key(Entry::sequence);
+        if entries.is_empty() {
+            break;
+        }
+        for entry in &entries {
+            let v = verifier.get_or_insert_with(|| {
+                let prev = match entry {
+                    Entry::Hot(r) => r.prev_hash.clone(),
+                    Entry::Archived(s, _) => {
+                        archives.and_then(|a| a.get(s)).map(|(p, _)| p.clone()).unwrap_or_default()
+                    }
+                };
+                Verifier::after(ChainHead { sequence: entry.sequence() - 1, hash: prev })
+            });
+            match entry {
+                Entry::Hot(record) => v.check(record)?,
+                Entry::Archived(sequence, hash) => match archives {
+                    Some(archive) => match archive.get(sequence) {
+                        Some((prev, archived_hash)) if archived_hash == hash => v.link(*sequence, Some(prev), hash)?,
+                        _ => return Err(VerifyError::MissingFromArchive { sequence: *sequence }),
+                    },
+                    None => v.link(*sequence, None, hash)?,
+                },
+            }
+            if let Some(expected) = by_sequence.get(&entry.sequence()) {
+                if *expected != entry.hash() {
+                    return Err(ChainError::CheckpointMismatch { sequence: entry.sequence() }.into());
                 }
                 checkpoints_checked += 1;
             }
         }
-        next = page.last().map_or(to + 1, |r| r.sequence + 1);
-        progress(v.checked(), total);
+        next = entries.last().map_or(to + 1, |e| e.sequence() + 1);
+        progress(verifier.as_ref().map_or(0, Verifier::checked), total);
     }
     let checked = verifier.as_ref().map_or(0, Verifier::checked);
     let last = verifier.as_ref().map_or(from - 1, |v| v.head().sequence);

@@ -12,6 +12,7 @@
 
 mod helpers;
 
+mod audit;
 mod audit_query;
 mod bad_input;
 mod bad_requests;
