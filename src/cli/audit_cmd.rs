@@ -1,4 +1,5 @@
-//! `autopmo audit …`: verify the chain, sign a checkpoint, export checkpoints.
+//! `autopmo audit …`: verify the chain, sign a checkpoint, export checkpoints,
+//! stream to a SIEM (`siem_cmd`).
 
 use super::setup;
 use anyhow::bail;
@@ -96,7 +97,19 @@ pub async fn run(cmd: AuditCommand, config: &Config) -> anyhow::Result<()> {
                     }
                     Ok(())
                 }
-                Err(e) => bail!("AUDIT CHAIN BROKEN: {e}"),
+                Err(e) => {
+                    let alert = autopmo_trail::monitor::alert(
+                        "audit_chain_verification_failed",
+                        "critical",
+                        &e.to_string(),
+                        trail.now(),
+                        autopmo_audit::Actor::default(),
+                    );
+                    if let Err(record_error) = trail.record(alert).await {
+                        eprintln!("warning: the alert could not be recorded: {record_error}");
+                    }
+                    bail!("AUDIT CHAIN BROKEN: {e}")
+                }
             }
         }
         AuditCommand::Stream { sink, once } => super::siem_cmd::stream(config, &trail, &sink, once).await,

@@ -65,19 +65,26 @@ pub async fn stream(config: &Config, trail: &AuditTrail, name: &str, once: bool)
                 break d.cursor;
             }
         };
-        eprintln!("{delivered} audit events delivered to {name:?} (after sequence {start}); its cursor is at {cursor}");
+        eprintln!(
+            "{delivered} audit event(s) delivered to {name:?} after sequence {start}; its cursor is now {cursor}"
+        );
         return Ok(());
     }
-    // Following: say what happens (outages, recovery) on stderr.
+    // Following: say what happens (outages, recovery) on stderr, masked as `serve`'s log is.
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .with_context(|| format!("log.level {:?} is not a valid filter", config.log.level))?;
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(autopmo_masking::MaskedStderr)
+        .try_init();
     eprintln!("streaming audit events to {name:?} from after sequence {start}; Ctrl-C stops");
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     let delivered = siem::run(trail.clone(), name.to_owned(), sink, options, stop).await;
-    eprintln!("stopped: {delivered} audit events delivered to {name:?}");
+    eprintln!("stopped: {delivered} audit event(s) delivered to {name:?}");
     Ok(())
 }
 

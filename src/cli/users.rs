@@ -72,6 +72,19 @@ pub async fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
                 updated_at: now,
                 version: 1,
             };
+            let trail = setup::trail(config, &store)?;
+            let operator = operator(&trail).await?;
+            let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+            let mut created = autopmo_audit::AuditRecord::new(
+                "user.created",
+                autopmo_audit::Category::Administrative,
+                "create",
+                autopmo_audit::Outcome::Success,
+                trail.now(),
+            )
+            .with_resource("user", Some(user.id.to_string()), None)
+            .with_metadata(&serde_json::json!({"roles": roles, "via": "cli"}));
+            created.actor = operator.clone();
             let mut uow = store.begin().await?;
             match users::insert(uow.conn(), &user).await {
                 Ok(()) => {}
@@ -79,6 +92,17 @@ pub async fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
                     bail!("a user with that {what} already exists")
                 }
                 Err(e) => return Err(e.into()),
+            }
+            uow.append_audit(&mut created).await?;
+            if user.roles.contains(&Role::SystemAdmin) {
+                let mut alert = autopmo_trail::monitor::alert(
+                    "privileged_role_granted",
+                    "high",
+                    &format!("the system_admin role was granted to new user {}", user.id),
+                    trail.now(),
+                    operator,
+                );
+                uow.append_audit(&mut alert).await?;
             }
             uow.commit().await?;
             writeln!(std::io::stdout(), "{}", user.id)?;
@@ -108,6 +132,14 @@ pub async fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
     };
     store.close().await;
     result
+}
+
+/// The person at the command line, as an audit actor: the operating-system
+/// account, sealed like any personal data.
+async fn operator(trail: &autopmo_trail::AuditTrail) -> anyhow::Result<autopmo_audit::Actor> {
+    let account = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".to_owned());
+    let info = autopmo_trail::ActorInfo { username: Some(format!("cli:{account}")), ..Default::default() };
+    Ok(trail.actor(&info).await?)
 }
 
 pub async fn run_token(cmd: TokenCommand, config: &Config) -> anyhow::Result<()> {

@@ -163,3 +163,73 @@ async fn users_and_tokens_from_the_cli_work_against_the_api() {
     assert_eq!(me["id"], user_id);
     assert_eq!(me["username"], "pat");
 }
+
+async fn events_of_type(db: &TestDb, event_type: &str) -> Vec<autopmo_audit::AuditRecord> {
+    let store = autopmo_store::Store::connect(&autopmo_store::StoreOptions::new(db.url.clone())).await.unwrap();
+    let mut conn = store.read().await.unwrap();
+    let filter = autopmo_store::audit::AuditFilter { event_type: Some(event_type.to_owned()), ..Default::default() };
+    let found = autopmo_store::audit::list(&mut conn, &filter, None, 100).await.unwrap();
+    drop(conn);
+    store.close().await;
+    found
+}
+
+#[tokio::test]
+async fn creating_an_administrator_is_audited_and_raises_an_alert() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stdout, stderr) = run(command(&db, dir.path()).args([
+        "user",
+        "create",
+        "--username",
+        "root2",
+        "--email",
+        "root2@example.org",
+        "--role",
+        "system_admin",
+    ]))
+    .await;
+    assert!(ok, "{stderr}");
+    let created = events_of_type(&db, "user.created").await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].resource.as_ref().unwrap().id.as_deref(), Some(stdout.trim()));
+    let alerts = events_of_type(&db, "security.alert").await;
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].metadata.contains("privileged_role_granted"), "{}", alerts[0].metadata);
+    // The operator's account name is personal data: sealed, not in clear.
+    assert!(created[0].actor.username.as_deref().is_some_and(|u| u.starts_with("v1.")));
+}
+
+#[tokio::test]
+async fn a_broken_chain_fails_verify_and_raises_an_alert() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["ann", "bob"] {
+        let email = format!("{name}@example.org");
+        let (ok, _, stderr) = run(command(&db, dir.path()).args([
+            "user",
+            "create",
+            "--username",
+            name,
+            "--email",
+            &email,
+            "--role",
+            "developer",
+        ]))
+        .await;
+        assert!(ok, "{stderr}");
+    }
+    let (ok, _, stderr) = run(command(&db, dir.path()).args(["audit", "verify"])).await;
+    assert!(ok && stderr.contains("intact"), "{stderr}");
+    let store = autopmo_store::Store::connect(&autopmo_store::StoreOptions::new(db.url.clone())).await.unwrap();
+    sqlx::query("UPDATE audit_events SET action = 'tampered' WHERE sequence = 1")
+        .execute(store.reader())
+        .await
+        .unwrap();
+    store.close().await;
+    let (ok, _, stderr) = run(command(&db, dir.path()).args(["audit", "verify"])).await;
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("AUDIT CHAIN BROKEN") && stderr.contains("record 1"), "{stderr}");
+    let alerts = events_of_type(&db, "security.alert").await;
+    assert!(alerts.iter().any(|a| a.metadata.contains("audit_chain_verification_failed")), "{alerts:?}");
+}

@@ -214,14 +214,31 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     }));
     req.extensions_mut().insert(ctx.clone());
     let response = next.run(req).await;
-    if ctx.0.recorded.load(Ordering::SeqCst) {
-        return response;
+    if !ctx.0.recorded.load(Ordering::SeqCst)
+        && let Err(e) = state.trail.record(ctx.request_event(&state, response.status())).await
+    {
+        tracing::error!(request_id = %ctx.0.request_id, error = %e, "audit event not written: refusing to answer");
+        return unavailable(e).into_response();
     }
-    match state.trail.record(ctx.request_event(&state, response.status())).await {
-        Ok(_) => response,
-        Err(e) => {
-            tracing::error!(request_id = %ctx.0.request_id, error = %e, "audit event not written: refusing to answer");
-            unavailable(e).into_response()
+    watch(&state, &ctx, response.status()).await;
+    response
+}
+
+/// Feeds the answered request to the security rules; an alert they raise
+/// is recorded (a failure to record it is logged: the request itself is on
+/// record already).
+async fn watch(state: &AppState, ctx: &AuditCtx, status: StatusCode) {
+    let (address, user_id) = {
+        let info = AuditCtx::get(&ctx.0.info);
+        (info.ip_address.clone(), info.user_id.map(|u| u.to_string()))
+    };
+    let actor = AuditCtx::get(&ctx.0.actor).clone();
+    let alert =
+        state.monitor.observe_request(status.as_u16(), address.as_deref(), user_id.as_deref(), &actor, state.now());
+    if let Some(mut alert) = alert {
+        alert.request_id = Some(ctx.0.request_id.clone());
+        if let Err(e) = state.trail.record(alert).await {
+            tracing::error!(error = %e, "security alert not recorded");
         }
     }
 }

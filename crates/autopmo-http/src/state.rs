@@ -34,12 +34,14 @@ pub struct AppState {
     pub limits: Limits,
     /// The audit trail.
     pub trail: AuditTrail,
+    /// Security event rules.
+    pub monitor: autopmo_trail::monitor::Monitor,
 }
 
 impl AppState {
     /// A state over `store` with `clock` and `limits`.
     pub fn new(trail: AuditTrail, clock: Arc<dyn Clock>, limits: Limits) -> Self {
-        Self { store: trail.store().clone(), clock, limits, trail }
+        Self { store: trail.store().clone(), clock, limits, trail, monitor: autopmo_trail::monitor::Monitor::default() }
     }
 
     /// The current time at the precision the store keeps (microseconds), so

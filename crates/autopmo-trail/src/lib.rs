@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod checkpoint;
+pub mod monitor;
 mod sealer;
 pub mod siem;
 pub mod verify;

@@ -31,7 +31,7 @@ use utoipa_axum::routes;
 const EXPORT_PAGE: i64 = 500;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_events))
+    OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(list_alerts))
 }
 
 /// Filters and paging.
@@ -193,13 +193,59 @@ async fn list_events(
                 .event(&state, "audit_log.exported", "export")
                 .with_resource("audit_log", None, None)
                 .with_metadata(&serde_json::json!({"format": format, "filters": query_echo(&q)}));
+            let alert = autopmo_trail::monitor::alert(
+                "bulk_export",
+                "medium",
+                &format!("the audit log is being exported as {format}"),
+                state.now(),
+                event.actor.clone(),
+            );
             state.trail.record(event).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            state.trail.record(alert).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
             Ok(export(state, filter, before, format == "csv"))
         }
         _ => {
             Err(ApiError::BadRequest { kind: "invalid_query", detail: "format must be json, jsonl or csv".to_owned() })
         }
     }
+}
+
+/// Paging of alerts.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AlertQuery {
+    /// Page size, 1–200 (default 50).
+    limit: Option<u32>,
+    /// From a previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+/// Lists security alerts (`security.alert` events), newest first.
+#[utoipa::path(get, path = "/api/v1/security/alerts", tag = "audit", params(AlertQuery), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Alerts", body = AuditPage),
+        (status = 401, description = "Unauthenticated"),
+        (status = 403, description = "Not a system administrator or auditor")))]
+async fn list_alerts(
+    State(state): State<AppState>,
+    principal: Principal,
+    ValidQuery(q): ValidQuery<AlertQuery>,
+) -> Result<Json<AuditPage>, ApiError> {
+    may_read_audit(&principal)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::BadRequest { kind: "invalid_query", detail: "limit must be from 1 to 200".to_owned() });
+    }
+    let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let filter = AuditFilter { event_type: Some(autopmo_trail::monitor::ALERT.to_owned()), ..AuditFilter::default() };
+    let mut conn = state.store.read().await?;
+    let mut records = audit::list(&mut conn, &filter, before, i64::from(limit) + 1).await?;
+    drop(conn);
+    let more = records.len() > limit as usize;
+    records.truncate(limit as usize);
+    let next_cursor = if more { records.last().map(|r| encode_cursor(r.sequence)) } else { None };
+    Ok(Json(AuditPage { items: open_all(&state, records).await?, next_cursor }))
 }
 
 fn query_echo(q: &AuditQuery) -> serde_json::Value {

@@ -111,8 +111,47 @@ async fn exports_stream_everything_and_are_recorded(app: TestApp) {
     assert_eq!(formats, ["csv", "jsonl"]);
 }
 
+async fn alerts(app: &TestApp, token: &str) -> Vec<Value> {
+    let page = expect_json(get_as(app, token, "/api/v1/security/alerts?limit=200").await, StatusCode::OK).await;
+    page["items"].as_array().unwrap().clone()
+}
+
+fn rules(items: &[Value]) -> Vec<String> {
+    items.iter().map(|a| a["metadata"]["rule"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn security_rules_raise_alerts(app: TestApp) {
+    let (_, auditor) = app.user("audrey", &[Role::Auditor]).await;
+    let (_, developer) = app.user("dev", &[Role::Developer]).await;
+    assert!(alerts(&app, &auditor).await.is_empty());
+    // Ten failed authentications from one address, with different made-up tokens.
+    for i in 0..10 {
+        let resp = get_as(&app, &format!("apmo_pat_guess{i}"), "/api/v1/projects").await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Five permission denials of one principal.
+    for _ in 0..5 {
+        assert_eq!(get_as(&app, &developer, "/api/v1/audit/events").await.status(), StatusCode::FORBIDDEN);
+    }
+    // A bulk export.
+    let resp = get_as(&app, &auditor, "/api/v1/audit/events?format=jsonl").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let _ = resp.text().await.unwrap();
+    let raised = alerts(&app, &auditor).await;
+    assert_eq!(rules(&raised), ["bulk_export", "repeated_permission_denials", "auth_failures_from_address"]);
+    // The address is personal data: opened for the auditor, sealed at rest.
+    assert_eq!(raised[2]["actor"]["ip_address"], "127.0.0.1");
+    assert_eq!(raised[1]["actor"]["username"], "dev");
+    assert_eq!(raised[2]["metadata"]["severity"], "high");
+    // The eleventh failure does not raise a second alert for the same burst.
+    let _ = get_as(&app, "apmo_pat_guess-again", "/api/v1/projects").await;
+    assert_eq!(alerts(&app, &auditor).await.len(), 3);
+    assert_problem(get_as(&app, &app.token, "/api/v1/security/alerts").await, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
 api_tests!(
     only_admins_and_auditors_read_the_log,
     filters_pages_and_personal_data,
-    exports_stream_everything_and_are_recorded
+    exports_stream_everything_and_are_recorded,
+    security_rules_raise_alerts,
 );

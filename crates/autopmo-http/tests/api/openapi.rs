@@ -39,6 +39,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/projects/{project_id}/costs/{cost_id}"),
     ("DELETE", "/api/v1/projects/{project_id}/costs/{cost_id}"),
     ("GET", "/api/v1/audit/events"),
+    ("GET", "/api/v1/security/alerts"),
 ];
 
 /// Served but, being the document itself, not described in it.

@@ -91,7 +91,7 @@ pub enum SiemError {
     #[error(transparent)]
     Trail(#[from] TrailError),
     /// Writing to the sink failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The TLS set-up failed (a bad CA file, an unusable server name).
     #[error("TLS: {0}")]

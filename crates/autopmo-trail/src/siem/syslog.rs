@@ -116,21 +116,8 @@ impl SyslogSink {
         Ok(Self { options, hostname, tls })
     }
 
-    /// The options it was made with.
-    pub fn options(&self) -> &SyslogOptions {
-        &self.options
-    }
-}
-
-impl Sink for SyslogSink {
-    fn form(&self) -> Form {
-        self.options.form
-    }
-
-    async fn send(&mut self, events: &[Outgoing]) -> Result<(), SiemError> {
-        if events.is_empty() {
-            return Ok(());
-        }
+    /// Frames `events` and delivers them over a connection of their own.
+    async fn send_batch(&self, events: &[Outgoing]) -> Result<(), SiemError> {
         let mut payload = Vec::new();
         for event in events {
             payload.extend_from_slice(&frame(&message(event, self.options.facility, &self.hostname)));
@@ -150,6 +137,29 @@ impl Sink for SyslogSink {
                 deliver(stream, &payload, self.options.ack_timeout).await
             }
         }
+    }
+
+    /// The options it was made with.
+    pub fn options(&self) -> &SyslogOptions {
+        &self.options
+    }
+}
+
+impl Sink for SyslogSink {
+    fn form(&self) -> Form {
+        self.options.form
+    }
+
+    async fn send(&mut self, events: &[Outgoing]) -> Result<(), SiemError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.send_batch(events).await.map_err(|e| match e {
+            SiemError::Io(io) => {
+                SiemError::Io(std::io::Error::new(io.kind(), format!("syslog receiver {}: {io}", self.options.address)))
+            }
+            other => other,
+        })
     }
 }
 
