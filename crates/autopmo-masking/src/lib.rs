@@ -138,7 +138,7 @@ mod tests {
         {
             let mut w = MaskingWriter { buffer: Vec::new(), inner: &mut out };
             write!(w, "user ").unwrap();
-            write!(w, "a@example.org logged in\n").unwrap();
+            writeln!(w, "a@example.org logged in").unwrap();
         }
         assert_eq!(String::from_utf8(out).unwrap(), "user ***@*** logged in\n");
     }
