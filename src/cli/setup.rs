@@ -101,7 +101,10 @@ pub fn archive_target(config: &Config) -> anyhow::Result<autopmo_trail::archive:
     use autopmo_trail::archive::{ArchiveTarget, S3Target};
     use secrecy::ExposeSecret;
     let archive = &config.audit.archive;
-    Ok(match (archive.target, &archive.s3) {
+    // Events stay hot until every configured SIEM sink has them.
+    let sinks: Vec<String> =
+        if config.siem.enabled { config.siem.sinks.iter().map(|s| s.name.clone()).collect() } else { Vec::new() };
+    let target = match (archive.target, &archive.s3) {
         (autopmo_config::ArchiveTargetKind::S3, Some(s3)) => ArchiveTarget::s3(&S3Target {
             bucket: s3.bucket.clone(),
             region: s3.region.clone(),
@@ -116,7 +119,8 @@ pub fn archive_target(config: &Config) -> anyhow::Result<autopmo_trail::archive:
             data_dir(config)?;
             ArchiveTarget::local(&config.archive_dir())?
         }
-    })
+    };
+    Ok(target.holding_for(sinks))
 }
 
 /// The retention the configuration sets.

@@ -256,10 +256,12 @@ pub async fn destroy_subject_key(conn: &mut AnyConnection, subject: &str, now: t
 }
 
 /// Events whose category's retention has passed: `cutoffs` gives, per
-/// category, the time before which an event is expired. Oldest first.
+/// category, the time before which an event is expired; none after
+/// sequence `up_to` when given. Oldest first.
 pub async fn expired(
     conn: &mut AnyConnection,
     cutoffs: &[(Category, time::OffsetDateTime)],
+    up_to: Option<i64>,
     limit: i64,
 ) -> Result<Vec<AuditRecord>> {
     use crate::page::{Arg, Statement};
@@ -278,7 +280,11 @@ pub async fn expired(
             .bind(Arg::Text(ts(*cutoff)))
             .push(")");
     }
-    stmt.push(") ORDER BY sequence LIMIT ").bind(Arg::Int(limit));
+    stmt.push(")");
+    if let Some(last) = up_to {
+        stmt.push(" AND sequence <= ").bind(Arg::Int(last));
+    }
+    stmt.push(" ORDER BY sequence LIMIT ").bind(Arg::Int(limit));
     let rows = stmt.query().fetch_all(conn).await?;
     rows.iter().map(from_row).collect()
 }

@@ -71,6 +71,7 @@ pub struct ArchiveTarget {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     storage_class: Option<String>,
+    hold_for: Vec<String>,
 }
 
 /// How to reach an S3-compatible store.
@@ -127,7 +128,7 @@ impl ArchiveTarget {
     pub fn local(dir: &std::path::Path) -> Result<Self, ArchiveError> {
         std::fs::create_dir_all(dir).map_err(|e| ArchiveError::Encode(format!("{}: {e}", dir.display())))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(dir)?;
-        Ok(Self { store: Arc::new(store), prefix: "audit".to_owned(), storage_class: None })
+        Ok(Self { store: Arc::new(store), prefix: "audit".to_owned(), storage_class: None, hold_for: Vec::new() })
     }
 
     /// An S3-compatible bucket.
@@ -146,7 +147,29 @@ impl ArchiveTarget {
             store: Arc::new(builder.build()?),
             prefix: target.prefix.trim_matches('/').to_owned(),
             storage_class: target.storage_class.clone(),
+            hold_for: Vec::new(),
         })
+    }
+
+    /// Keeps events in the hot table until every one of these SIEM sinks has
+    /// received them (their cursors), so archival never outruns an export.
+    #[must_use]
+    pub fn holding_for(mut self, sinks: Vec<String>) -> Self {
+        self.hold_for = sinks;
+        self
+    }
+
+    /// The last sequence every held-for sink has received.
+    async fn delivered_up_to(&self, trail: &AuditTrail) -> Result<Option<i64>, ArchiveError> {
+        if self.hold_for.is_empty() {
+            return Ok(None);
+        }
+        let mut conn = trail.store().read().await?;
+        let mut lowest = i64::MAX;
+        for sink in &self.hold_for {
+            lowest = lowest.min(autopmo_store::siem::cursor(&mut conn, sink).await?);
+        }
+        Ok(Some(lowest))
     }
 
     fn key(&self, name: &str) -> ObjectPath {
@@ -246,8 +269,9 @@ pub async fn archive_once(
     batch: i64,
 ) -> Result<Option<ArchiveSegment>, ArchiveError> {
     let now = trail.now();
+    let up_to = target.delivered_up_to(trail).await?;
     let mut conn = trail.store().read().await?;
-    let records = audit::expired(&mut conn, &retention.cutoffs(now), batch).await?;
+    let records = audit::expired(&mut conn, &retention.cutoffs(now), up_to, batch).await?;
     drop(conn);
     let (Some(first), Some(last)) = (records.first(), records.last()) else { return Ok(None) };
     let segment_id = format!("seg_{}", uuid_like(now, first.sequence));

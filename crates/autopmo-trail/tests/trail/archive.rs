@@ -168,7 +168,30 @@ async fn s3_archival_against_moto(db: TestDb) {
     f.verify().await.unwrap();
 }
 
+/// Archival never outruns a SIEM export: events stay hot until every sink
+/// it holds for has received them.
+async fn archival_waits_for_the_siem(db: TestDb) {
+    let f = open(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = ArchiveTarget::local(dir.path()).unwrap().holding_for(vec!["corp".to_owned()]);
+    for n in 0..10 {
+        f.trail.record(of(&f.trail, Category::System, n)).await.unwrap();
+    }
+    f.clock.advance(Duration::days(100));
+    // The sink has received nothing yet: nothing may leave.
+    assert!(archive::archive_once(&f.trail, &target, &Retention::default(), 100).await.unwrap().is_none());
+    // It has received the first four.
+    let mut uow = f.store.begin().await.unwrap();
+    autopmo_store::siem::advance(uow.conn(), "corp", 4, f.trail.now()).await.unwrap();
+    uow.commit().await.unwrap();
+    let segment = archive::archive_once(&f.trail, &target, &Retention::default(), 100).await.unwrap().unwrap();
+    assert_eq!((segment.first_sequence, segment.last_sequence, segment.event_count), (1, 4, 4));
+    assert!(archive::archive_once(&f.trail, &target, &Retention::default(), 100).await.unwrap().is_none());
+    verify_all(&f, &target).await;
+}
+
 trail_tests!(
+    archival_waits_for_the_siem,
     retention_boundaries_follow_the_guide,
     local_segments_are_checked_and_tamper_evident,
     a_failing_upload_deletes_nothing,
