@@ -8,9 +8,11 @@ mod page;
 mod uow;
 
 pub mod costs;
+pub mod credentials;
 pub mod members;
 pub mod migrate;
 pub mod projects;
+pub mod sessions;
 pub mod siem;
 pub mod tasks;
 pub mod tokens;

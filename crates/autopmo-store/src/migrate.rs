@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audit_archive_siem",
         sql: include_str!("../migrations/0003_audit_archive_siem.sql"),
     },
+    Migration { version: 4, name: "identity", sql: include_str!("../migrations/0004_identity.sql") },
 ];
 
 /// The schema version this binary expects.

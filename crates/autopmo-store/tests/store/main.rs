@@ -346,7 +346,65 @@ async fn cursor_pagination_walks_everything_once(db: TestDb) {
     assert_eq!(page.items[0].id, t.id);
 }
 
+async fn sessions_and_single_use_refresh_tokens(db: TestDb) {
+    use autopmo_store::sessions::{self, RefreshToken, Session, SessionKind};
+    let store = open(&db).await;
+    let alice = seed_user(&store, "alice").await;
+    let session = Session {
+        id: "ses-1".to_owned(),
+        user_id: alice.id.to_string(),
+        kind: SessionKind::Api,
+        created_at: T0,
+        last_seen_at: T0,
+        absolute_expires_at: T0 + time::Duration::hours(8),
+        auth_time: T0,
+        amr: vec!["pwd".to_owned()],
+        revoked: None,
+    };
+    let token = RefreshToken {
+        token_hash: "h1".to_owned(),
+        session_id: session.id.clone(),
+        family_id: "fam-1".to_owned(),
+        issued_at: T0,
+        expires_at: T0 + time::Duration::days(7),
+        used_at: None,
+    };
+    let mut uow = store.begin().await.unwrap();
+    sessions::insert(uow.conn(), &session, "secret-hash").await.unwrap();
+    sessions::insert_refresh(uow.conn(), &token).await.unwrap();
+    uow.commit().await.unwrap();
+    let mut conn = store.read().await.unwrap();
+    assert_eq!(sessions::get(&mut conn, "ses-1").await.unwrap().unwrap(), session);
+    assert_eq!(sessions::by_secret(&mut conn, "secret-hash").await.unwrap().unwrap().id, "ses-1");
+    drop(conn);
+    // Of eight concurrent spends of one token, exactly one wins.
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut uow = store.begin().await.unwrap();
+            let won = sessions::spend_refresh(uow.conn(), "h1", T0).await.unwrap();
+            uow.commit().await.unwrap();
+            won
+        }));
+    }
+    let mut wins = 0;
+    for h in handles {
+        wins += usize::from(h.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    // A reuse revokes the family's session.
+    let mut uow = store.begin().await.unwrap();
+    assert_eq!(sessions::revoke_family(uow.conn(), "fam-1", T0).await.unwrap(), 1);
+    uow.commit().await.unwrap();
+    let mut conn = store.read().await.unwrap();
+    let revoked = sessions::get(&mut conn, "ses-1").await.unwrap().unwrap().revoked.unwrap();
+    assert_eq!(revoked.1, "refresh_token_reuse");
+    assert!(sessions::active_for_user(&mut conn, &alice.id.to_string()).await.unwrap().is_empty());
+}
+
 backend_tests!(
+    sessions_and_single_use_refresh_tokens,
     crud,
     constraints,
     migrations_apply_once,
