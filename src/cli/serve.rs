@@ -22,6 +22,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(config.http.request_timeout_secs),
     };
     let trail = setup::trail(&config, &store)?;
+    bootstrap_admin(&trail).await?;
     let state = AppState::new(trail.clone(), Arc::new(SystemClock), limits);
     let archiver = if config.audit.archive.scheduled {
         let job = archive_every(
@@ -52,6 +53,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// On an empty database, creates the first administrator and prints its
+/// one-time password once, to stderr.
+async fn bootstrap_admin(trail: &autopmo_trail::AuditTrail) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    let accounts = autopmo_auth::accounts::Accounts::new(
+        trail.clone(),
+        autopmo_crypto::PasswordHasher::default(),
+        autopmo_identity::password_policy::PasswordPolicy::default(),
+    );
+    let system =
+        autopmo_audit::Actor { user_id: None, subject: None, username: None, ip_address: None, user_agent: None };
+    if let Some((user, password)) = accounts.bootstrap(&system).await.context("creating the first administrator")? {
+        eprintln!(
+            "\nAutoPMO created the first administrator.\n  username: {}\n  one-time password: {}\n\
+             It must be changed at first login, and is not shown again.\n",
+            user.username,
+            password.expose_secret()
+        );
+    }
     Ok(())
 }
 

@@ -2,10 +2,14 @@
 
 use super::setup;
 use anyhow::{Context, bail};
+use autopmo_auth::accounts::{Accounts, NewUser};
 use autopmo_config::Config;
-use autopmo_domain::{Clock, DisplayName, Email, Role, SystemClock, User, UserId, UserStatus, Username};
+use autopmo_crypto::PasswordHasher;
+use autopmo_domain::{Clock, DisplayName, Email, Role, SystemClock, UserStatus, Username};
+use autopmo_identity::password_policy::PasswordPolicy;
 use autopmo_store::{Direction, ListParams, users};
 use clap::Subcommand;
+use secrecy::{ExposeSecret, SecretString};
 use std::io::Write;
 
 #[derive(Debug, Subcommand)]
@@ -24,9 +28,36 @@ pub enum UserCommand {
         /// Role (repeatable): system_admin, project_manager, developer, stakeholder, auditor, ml_engineer.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
+        /// Read the initial password from standard input (one line); it must
+        /// meet the password policy.
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// List user accounts.
     List,
+    /// Disable an account and end its sessions.
+    Disable {
+        /// Login name or email.
+        #[arg(long)]
+        user: String,
+    },
+    /// Clear a brute-force lockout.
+    Unlock {
+        /// Login name or email.
+        #[arg(long)]
+        user: String,
+    },
+    /// Set a one-time password (printed once) that must be changed at next
+    /// login, and end the user's sessions; or, with --password-stdin, set the
+    /// given password.
+    ResetPassword {
+        /// Login name or email.
+        #[arg(long)]
+        user: String,
+        /// Read the new password from standard input instead.
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,61 +83,50 @@ fn field<T>(what: &str, r: Result<T, autopmo_domain::FieldError>) -> anyhow::Res
 pub async fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
     let store = setup::connect_and_migrate(config).await?;
     let result = match cmd {
-        UserCommand::Create { username, email, display_name, roles } => {
+        UserCommand::Create { username, email, display_name, roles, password_stdin } => {
             let username = field("username", Username::parse(&username))?;
             let email = field("email", Email::parse(&email))?;
             let display_name =
                 field("display-name", DisplayName::parse(display_name.as_deref().unwrap_or(username.as_str())))?;
-            let mut parsed = roles.iter().map(|r| field("role", Role::parse(r))).collect::<anyhow::Result<Vec<_>>>()?;
-            parsed.sort();
-            parsed.dedup();
-            let now = SystemClock.now();
-            let user = User {
-                id: UserId::new(),
-                username,
-                email,
-                display_name,
-                status: UserStatus::Active,
-                roles: parsed,
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            };
-            let trail = setup::trail(config, &store)?;
-            let operator = operator(&trail).await?;
-            let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
-            let mut created = autopmo_audit::AuditRecord::new(
-                "user.created",
-                autopmo_audit::Category::Administrative,
-                "create",
-                autopmo_audit::Outcome::Success,
-                trail.now(),
-            )
-            .with_resource("user", Some(user.id.to_string()), None)
-            .with_metadata(&serde_json::json!({"roles": roles, "via": "cli"}));
-            created.actor = operator.clone();
-            let mut uow = store.begin().await?;
-            match users::insert(uow.conn(), &user).await {
-                Ok(()) => {}
-                Err(autopmo_store::StoreError::Duplicate(what)) => {
-                    bail!("a user with that {what} already exists")
-                }
-                Err(e) => return Err(e.into()),
-            }
-            uow.append_audit(&mut created).await?;
-            if user.roles.contains(&Role::SystemAdmin) {
-                let mut alert = autopmo_trail::monitor::alert(
-                    "privileged_role_granted",
-                    "high",
-                    &format!("the system_admin role was granted to new user {}", user.id),
-                    trail.now(),
-                    operator,
-                );
-                uow.append_audit(&mut alert).await?;
-            }
-            uow.commit().await?;
+            let roles = roles.iter().map(|r| field("role", Role::parse(r))).collect::<anyhow::Result<Vec<_>>>()?;
+            let password = if password_stdin { Some(read_password()?) } else { None };
+            let (accounts, operator) = accounts(config, &store).await?;
+            let new = NewUser { username, email, display_name, roles, password, must_change_password: false };
+            let user = accounts.create(new, &operator).await?;
             writeln!(std::io::stdout(), "{}", user.id)?;
             eprintln!("created user {} ({})", user.username, user.id);
+            Ok(())
+        }
+        UserCommand::Disable { user } => {
+            let (accounts, operator) = accounts(config, &store).await?;
+            let found = accounts.find(&user).await.with_context(|| format!("user {user:?}"))?;
+            let ended = accounts.disable(&found, &operator).await?;
+            eprintln!("disabled {}; {ended} session(s) ended", found.username);
+            Ok(())
+        }
+        UserCommand::Unlock { user } => {
+            let (accounts, operator) = accounts(config, &store).await?;
+            let found = accounts.find(&user).await.with_context(|| format!("user {user:?}"))?;
+            accounts.unlock(&found, &operator).await?;
+            eprintln!("unlocked {}", found.username);
+            Ok(())
+        }
+        UserCommand::ResetPassword { user, password_stdin } => {
+            let (accounts, operator) = accounts(config, &store).await?;
+            let found = accounts.find(&user).await.with_context(|| format!("user {user:?}"))?;
+            if password_stdin {
+                let password = read_password()?;
+                let ended = accounts.set_password(&found, &password, false, &operator).await?;
+                eprintln!("password of {} changed; {ended} session(s) ended", found.username);
+            } else {
+                let password = autopmo_auth::accounts::one_time_password()?;
+                let ended = accounts.set_password(&found, &password, true, &operator).await?;
+                writeln!(std::io::stdout(), "{}", password.expose_secret())?;
+                eprintln!(
+                    "one-time password of {} printed above (shown once; it must be changed at next login); {ended} session(s) ended",
+                    found.username
+                );
+            }
             Ok(())
         }
         UserCommand::List => {
@@ -134,9 +154,27 @@ pub async fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
     result
 }
 
+/// One line of standard input, without its line end.
+fn read_password() -> anyhow::Result<SecretString> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("--password-stdin: standard input held no password");
+    }
+    Ok(SecretString::from(password))
+}
+
+/// The account service and the operator as audit actor.
+async fn accounts(config: &Config, store: &autopmo_store::Store) -> anyhow::Result<(Accounts, autopmo_audit::Actor)> {
+    let trail = setup::trail(config, store)?;
+    let operator = operator(&trail).await?;
+    Ok((Accounts::new(trail, PasswordHasher::default(), PasswordPolicy::default()), operator))
+}
+
 /// The person at the command line, as an audit actor: the operating-system
 /// account, sealed like any personal data.
-async fn operator(trail: &autopmo_trail::AuditTrail) -> anyhow::Result<autopmo_audit::Actor> {
+pub(super) async fn operator(trail: &autopmo_trail::AuditTrail) -> anyhow::Result<autopmo_audit::Actor> {
     let account = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".to_owned());
     let info = autopmo_trail::ActorInfo { username: Some(format!("cli:{account}")), ..Default::default() };
     Ok(trail.actor(&info).await?)

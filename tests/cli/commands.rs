@@ -233,3 +233,86 @@ async fn a_broken_chain_fails_verify_and_raises_an_alert() {
     let alerts = events_of_type(&db, "security.alert").await;
     assert!(alerts.iter().any(|a| a.metadata.contains("audit_chain_verification_failed")), "{alerts:?}");
 }
+
+async fn run_with_stdin(cmd: &mut tokio::process::Command, input: &str) -> (bool, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn passwords_from_stdin_follow_the_policy_and_accounts_can_be_disabled() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let create = [
+        "user",
+        "create",
+        "--username",
+        "carol",
+        "--email",
+        "carol@example.org",
+        "--role",
+        "developer",
+        "--password-stdin",
+    ];
+    let (ok, _, stderr) = run_with_stdin(command(&db, dir.path()).args(create), "password123\n").await;
+    assert!(!ok, "a weak password was accepted");
+    assert!(!stderr.contains("password123"), "the error repeats the password: {stderr}");
+    let (ok, _, stderr) =
+        run_with_stdin(command(&db, dir.path()).args(create), "a long and unusual passphrase 93\n").await;
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(command(&db, dir.path()).args(["user", "reset-password", "--user", "carol"])).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.trim().len() >= 20 && stderr.contains("one-time password"), "{stdout} {stderr}");
+    let (ok, token, _) = run(command(&db, dir.path()).args(["token", "create", "--user", "carol"])).await;
+    assert!(ok);
+    let (ok, _, stderr) = run(command(&db, dir.path()).args(["user", "disable", "--user", "carol"])).await;
+    assert!(ok && stderr.contains("disabled carol"), "{stderr}");
+    let server = start(&db, dir.path()).await;
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/me", server.base))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "a disabled user's token still works");
+    let (ok, _, stderr) = run(command(&db, dir.path()).args(["user", "unlock", "--user", "nobody"])).await;
+    assert!(!ok && stderr.contains("nobody"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_first_start_creates_an_administrator_once() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(&db, dir.path()).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let mut seen = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let done = line.starts_with("AutoPMO listening on");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    let text = seen.join("\n");
+    assert!(text.contains("first administrator") && text.contains("username: admin"), "{text}");
+    let password = seen.iter().find_map(|l| l.trim().strip_prefix("one-time password: ")).unwrap();
+    assert!(password.len() >= 20);
+    // A second start does not create (or print) another.
+    let server = start(&db, dir.path()).await;
+    drop(server);
+    let (ok, stdout, _) = run(command(&db, dir.path()).args(["user", "list"])).await;
+    assert!(ok);
+    assert_eq!(stdout.lines().filter(|l| l.contains("system_admin")).count(), 1, "{stdout}");
+}

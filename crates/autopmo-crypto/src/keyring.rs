@@ -156,6 +156,15 @@ impl Keyring {
         Ok(Signature { key_id: id.clone(), value: URL_SAFE_NO_PAD.encode(pair.sign(message).as_ref()) })
     }
 
+    /// A 256-bit key for `label`, the same on every replica that shares the
+    /// keyring and unknowable without its private signing key (Ed25519
+    /// signatures are deterministic: the key is the SHA-256 of the oldest
+    /// signing key's signature over the label).
+    pub fn derive_key(&self, label: &str) -> Result<[u8; 32], CryptoError> {
+        let (_, pair) = self.signing.first().ok_or(CryptoError::UnknownKey("signing".to_owned()))?;
+        Ok(crate::digest::sha256(pair.sign(format!("autopmo-derive-key:{label}").as_bytes()).as_ref()))
+    }
+
     /// Every public signing key (for verifiers and exports).
     pub fn public_keys(&self) -> Vec<PublicSigningKey> {
         self.signing

@@ -1,9 +1,14 @@
 #![doc = include_str!("../README.md")]
 
+mod digest;
+pub mod jws;
 mod keyring;
+pub mod password;
 mod seal;
 
+pub use digest::{base64url, hmac_sha256, sha256};
 pub use keyring::{Keyring, PublicSigningKey, Signature, verify_signature};
+pub use password::{PasswordError, PasswordHash, PasswordHasher, Verification};
 pub use seal::DataKey;
 
 /// A cryptographic failure. Messages never include key material.

@@ -1,1 +1,5 @@
 #![doc = include_str!("../README.md")]
+
+pub mod bruteforce;
+pub mod password_policy;
+pub mod tokens;

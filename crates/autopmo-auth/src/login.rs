@@ -1,0 +1,365 @@
+//! Password login with Keycloak's brute-force protection, per-address
+//! throttling, and server-side sessions with single-use refresh tokens.
+//!
+//! The order matters:
+//! 1. the client address's throttle is checked (a blocked address gets 429);
+//! 2. the account is looked up by username or email, and its password is
+//!    verified on the bounded hashing pool — always, against a dummy hash
+//!    for an unknown user, a user without a password or a locked account, so
+//!    all four refusals take the same time and give the same answer;
+//! 3. the outcome is **settled in one unit of work**, which re-reads the
+//!    lockout state: units run one at a time (and lock the audit head across
+//!    replicas), so a burst of parallel wrong passwords is counted exactly,
+//!    and a right password whose settlement comes after the lockout is
+//!    refused — a burst cannot skip a lockout.
+
+use crate::AuthError;
+use autopmo_audit::{Actor, AuditRecord, Category, Outcome as AuditOutcome};
+use autopmo_crypto::{PasswordHasher, Verification};
+use autopmo_domain::{User, UserStatus};
+use autopmo_identity::bruteforce::{
+    AddressOutcome, AddressPolicy, AddressStatus, AddressThrottle, BruteForcePolicy, FailureKind, Outcome, Status,
+    UserLoginFailures,
+};
+use autopmo_store::sessions::{self, RefreshToken, Session, SessionKind};
+use autopmo_store::{UnitOfWork, credentials, users};
+use autopmo_trail::AuditTrail;
+use secrecy::SecretString;
+use time::{Duration, OffsetDateTime};
+
+/// The prefix of refresh tokens (so secret scanners can spot a leaked one).
+pub const REFRESH_PREFIX: &str = "apmo_rt_";
+
+/// Session and brute-force settings.
+#[derive(Debug, Clone)]
+pub struct LoginPolicy {
+    /// Keycloak's brute-force settings (§2.1).
+    pub brute_force: BruteForcePolicy,
+    /// Throttling per client address.
+    pub address: AddressPolicy,
+    /// Idle timeout, sliding (§2.3: 30 minutes).
+    pub session_idle: Duration,
+    /// Absolute session lifetime (§2.3: 8 hours).
+    pub session_absolute: Duration,
+    /// Refresh token lifetime (§2.3: 7 days), never beyond the session's end.
+    pub refresh_ttl: Duration,
+    /// `loginWithEmailAllowed`.
+    pub login_with_email: bool,
+}
+
+impl Default for LoginPolicy {
+    fn default() -> Self {
+        Self {
+            brute_force: BruteForcePolicy::default(),
+            address: AddressPolicy::default(),
+            session_idle: Duration::minutes(30),
+            session_absolute: Duration::hours(8),
+            refresh_ttl: Duration::days(7),
+            login_with_email: true,
+        }
+    }
+}
+
+/// A login attempt.
+#[derive(Debug)]
+pub struct Attempt {
+    /// Username (or email, when allowed).
+    pub login: String,
+    /// The password.
+    pub password: SecretString,
+    /// Client address, in clear (only its keyed hash is stored).
+    pub address: Option<String>,
+    /// The caller, sealed, for the audit trail.
+    pub actor: Actor,
+}
+
+/// What a successful login hands out.
+#[derive(Debug)]
+pub struct Grant {
+    /// The user.
+    pub user: User,
+    /// The new session.
+    pub session: Session,
+    /// The refresh token (shown once; only its hash is stored).
+    pub refresh_token: SecretString,
+    /// The user must set a new password before anything else.
+    pub must_change_password: bool,
+}
+
+/// Why a login was refused. `InvalidCredentials` covers an unknown user, a
+/// wrong password, a locked or disabled account: one answer for all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The same for every kind of failure.
+    InvalidCredentials,
+    /// Too many failures from this address; try again after `until`.
+    AddressBlocked {
+        /// When.
+        until: OffsetDateTime,
+    },
+}
+
+/// The login service.
+#[derive(Debug, Clone)]
+pub struct Logins {
+    trail: AuditTrail,
+    hasher: PasswordHasher,
+    policy: LoginPolicy,
+    address_key: [u8; 32],
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 (hex) of a presented secret: how tokens and session secrets are stored.
+pub fn secret_hash(secret: &str) -> String {
+    hex(&autopmo_crypto::sha256(secret.as_bytes()))
+}
+
+fn random_secret(prefix: &str) -> Result<String, AuthError> {
+    let bytes = autopmo_crypto::random_bytes::<32>().map_err(|e| AuthError::Password(e.to_string()))?;
+    Ok(format!("{prefix}{}", autopmo_crypto::base64url(&bytes)))
+}
+
+impl Logins {
+    /// The service; client addresses are keyed with a key derived from the
+    /// keyring, so every replica keys them alike and none stores them.
+    pub fn new(trail: AuditTrail, hasher: PasswordHasher, policy: LoginPolicy) -> Result<Self, AuthError> {
+        let address_key = trail
+            .keyring()
+            .derive_key("autopmo/address-throttle/v1")
+            .map_err(|e| AuthError::Password(e.to_string()))?;
+        Ok(Self { trail, hasher, policy, address_key })
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &LoginPolicy {
+        &self.policy
+    }
+
+    fn address_key(&self, address: &str) -> String {
+        hex(&autopmo_crypto::hmac_sha256(&self.address_key, address.as_bytes()))
+    }
+
+    fn event(&self, event_type: &str, outcome: AuditOutcome, actor: &Actor, user: Option<&User>) -> AuditRecord {
+        let mut record = AuditRecord::new(event_type, Category::Authentication, "login", outcome, self.trail.now());
+        record.actor = actor.clone();
+        if let Some(user) = user {
+            record.actor.user_id = Some(user.id.to_string());
+            record = record.with_resource("user", Some(user.id.to_string()), None);
+        }
+        record
+    }
+
+    async fn load<T: serde::de::DeserializeOwned + Default>(raw: Option<String>) -> T {
+        raw.and_then(|r| serde_json::from_str(&r).ok()).unwrap_or_default()
+    }
+
+    /// Tries a password login.
+    pub async fn login(&self, attempt: Attempt) -> Result<Result<Grant, Refusal>, AuthError> {
+        let now = self.trail.now();
+        let address_key = attempt.address.as_deref().map(|a| self.address_key(a));
+        let mut conn = self.trail.store().read().await?;
+        if let Some(key) = &address_key {
+            let throttle: AddressThrottle = Self::load(credentials::address_throttle(&mut conn, key).await?).await;
+            if let AddressStatus::Blocked { until } = throttle.check(now) {
+                drop(conn);
+                let mut record = self
+                    .event("auth.login_failed", AuditOutcome::Denied, &attempt.actor, None)
+                    .with_metadata(&serde_json::json!({"reason": "address_blocked"}));
+                let mut uow = self.trail.store().begin().await?;
+                uow.append_audit(&mut record).await?;
+                uow.commit().await?;
+                return Ok(Err(Refusal::AddressBlocked { until }));
+            }
+        }
+        let login = attempt.login.trim();
+        let user = users::find_by_login(&mut conn, login).await?;
+        let user = user.filter(|u| self.policy.login_with_email || u.username.as_str() == login.to_lowercase());
+        let stored = match &user {
+            Some(u) => credentials::password(&mut conn, &u.id.to_string()).await?,
+            None => None,
+        };
+        drop(conn);
+        // Always one argon2 verification, whatever is known.
+        let verification = self.hasher.verify(&attempt.password, stored.as_ref().map(|(h, _)| h.as_str())).await?;
+        let mut uow = self.trail.store().begin().await?;
+        let outcome = self
+            .settle(&mut uow, &attempt, user.as_ref(), stored.as_ref(), verification, address_key.as_deref(), now)
+            .await?;
+        uow.commit().await?;
+        // An upgrade of an old hash, after the login committed.
+        if let (Ok(grant), Verification::Valid { needs_rehash: true }, Some((old, _))) =
+            (&outcome, verification, &stored)
+            && let Ok(new) = self.hasher.hash(&attempt.password).await
+        {
+            let mut uow = self.trail.store().begin().await?;
+            credentials::upgrade_hash(uow.conn(), &grant.user.id.to_string(), old, new.as_str()).await?;
+            uow.commit().await?;
+        }
+        Ok(outcome)
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one settlement, all of its inputs")]
+    async fn settle(
+        &self,
+        uow: &mut UnitOfWork,
+        attempt: &Attempt,
+        user: Option<&User>,
+        stored: Option<&(String, bool)>,
+        verification: Verification,
+        address_key: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Result<Grant, Refusal>, AuthError> {
+        let refuse = |reason: &str| -> AuditRecord {
+            self.event("auth.login_failed", AuditOutcome::Denied, &attempt.actor, user)
+                .with_metadata(&serde_json::json!({"reason": reason}))
+        };
+        let Some(user) = user else {
+            self.address_failure(uow, address_key, &attempt.actor, now).await?;
+            uow.append_audit(&mut refuse("invalid_credentials")).await?;
+            return Ok(Err(Refusal::InvalidCredentials));
+        };
+        let id = user.id.to_string();
+        let failures: UserLoginFailures = Self::load(credentials::login_failures(uow.conn(), &id).await?).await;
+        // The state as it is now, after every earlier attempt settled.
+        if failures.check(&self.policy.brute_force, now) != Status::Allowed {
+            uow.append_audit(&mut refuse("account_locked")).await?;
+            return Ok(Err(Refusal::InvalidCredentials));
+        }
+        if user.status != UserStatus::Active || stored.is_none() {
+            self.address_failure(uow, address_key, &attempt.actor, now).await?;
+            uow.append_audit(&mut refuse(if user.status == UserStatus::Active {
+                "no_password"
+            } else {
+                "account_disabled"
+            }))
+            .await?;
+            return Ok(Err(Refusal::InvalidCredentials));
+        }
+        if !verification.is_valid() {
+            let (next, outcome) = failures.on_failure(&self.policy.brute_force, now, FailureKind::Password);
+            let state = serde_json::to_string(&next).map_err(|e| AuthError::Invalid(e.to_string()))?;
+            credentials::save_login_failures(uow.conn(), &id, &state, now).await?;
+            self.address_failure(uow, address_key, &attempt.actor, now).await?;
+            uow.append_audit(&mut refuse("invalid_credentials")).await?;
+            if outcome != Outcome::NoNewLockout {
+                self.lockout(uow, user, outcome, &attempt.actor, now).await?;
+            }
+            return Ok(Err(Refusal::InvalidCredentials));
+        }
+        // Success.
+        let cleared = serde_json::to_string(&failures.on_success()).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        credentials::save_login_failures(uow.conn(), &id, &cleared, now).await?;
+        if let Some(key) = address_key {
+            let throttle: AddressThrottle = Self::load(credentials::address_throttle(uow.conn(), key).await?).await;
+            let state = serde_json::to_string(&throttle.on_success()).map_err(|e| AuthError::Invalid(e.to_string()))?;
+            credentials::save_address_throttle(uow.conn(), key, &state, now).await?;
+        }
+        let grant = self.open_session(uow, user, vec!["pwd".to_owned()], stored.is_some_and(|(_, m)| *m), now).await?;
+        let mut record = self
+            .event("auth.login", AuditOutcome::Success, &attempt.actor, Some(user))
+            .with_metadata(&serde_json::json!({"method": "password", "session_id": grant.session.id}));
+        record.session_id = Some(grant.session.id.clone());
+        uow.append_audit(&mut record).await?;
+        Ok(Ok(grant))
+    }
+
+    async fn address_failure(
+        &self,
+        uow: &mut UnitOfWork,
+        key: Option<&str>,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<(), AuthError> {
+        let Some(key) = key else { return Ok(()) };
+        let throttle: AddressThrottle = Self::load(credentials::address_throttle(uow.conn(), key).await?).await;
+        let (next, outcome) = throttle.on_failure(&self.policy.address, now);
+        let state = serde_json::to_string(&next).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        credentials::save_address_throttle(uow.conn(), key, &state, now).await?;
+        if let AddressOutcome::Blocked { until, consecutive_blocks } = outcome {
+            let mut alert = autopmo_trail::monitor::alert(
+                "address_blocked",
+                "high",
+                &format!("too many failed logins from one address: blocked until {until} (block {consecutive_blocks})"),
+                now,
+                actor.clone(),
+            );
+            uow.append_audit(&mut alert).await?;
+        }
+        Ok(())
+    }
+
+    async fn lockout(
+        &self,
+        uow: &mut UnitOfWork,
+        user: &User,
+        outcome: Outcome,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<(), AuthError> {
+        let (detail, permanent) = match outcome {
+            Outcome::TemporarilyLocked { until, .. } => (format!("locked until {until}"), false),
+            _ => ("disabled until an administrator unlocks it".to_owned(), true),
+        };
+        if permanent {
+            users::set_status(uow.conn(), user.id, UserStatus::Locked, now).await?;
+            sessions::revoke_all_for_user(uow.conn(), &user.id.to_string(), "account_locked", now).await?;
+        }
+        let mut record = self
+            .event("auth.account_locked", AuditOutcome::Success, actor, Some(user))
+            .with_metadata(&serde_json::json!({"permanent": permanent, "detail": detail}));
+        uow.append_audit(&mut record).await?;
+        let mut alert = autopmo_trail::monitor::alert(
+            "account_lockout",
+            if permanent { "high" } else { "medium" },
+            &format!("account {} {detail} after repeated failed logins", user.id),
+            now,
+            actor.clone(),
+        );
+        uow.append_audit(&mut alert).await?;
+        Ok(())
+    }
+
+    /// Opens a session for `user` (authenticated by `amr`) with a first
+    /// refresh token, inside `uow`.
+    pub async fn open_session(
+        &self,
+        uow: &mut UnitOfWork,
+        user: &User,
+        amr: Vec<String>,
+        must_change_password: bool,
+        now: OffsetDateTime,
+    ) -> Result<Grant, AuthError> {
+        let session = Session {
+            id: format!("ses_{}", uuid_like()?),
+            user_id: user.id.to_string(),
+            kind: SessionKind::Api,
+            created_at: now,
+            last_seen_at: now,
+            absolute_expires_at: now + self.policy.session_absolute,
+            auth_time: now,
+            amr,
+            revoked: None,
+        };
+        let secret = random_secret("apmo_ses_")?;
+        sessions::insert(uow.conn(), &session, &secret_hash(&secret)).await?;
+        let refresh = random_secret(REFRESH_PREFIX)?;
+        let token = RefreshToken {
+            token_hash: secret_hash(&refresh),
+            session_id: session.id.clone(),
+            family_id: format!("fam_{}", uuid_like()?),
+            issued_at: now,
+            expires_at: (now + self.policy.refresh_ttl).min(session.absolute_expires_at),
+            used_at: None,
+        };
+        sessions::insert_refresh(uow.conn(), &token).await?;
+        Ok(Grant { user: user.clone(), session, refresh_token: SecretString::from(refresh), must_change_password })
+    }
+}
+
+fn uuid_like() -> Result<String, AuthError> {
+    let bytes = autopmo_crypto::random_bytes::<16>().map_err(|e| AuthError::Password(e.to_string()))?;
+    Ok(hex(&bytes))
+}
