@@ -23,7 +23,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let trail = setup::trail(&config, &store)?;
     bootstrap_admin(&trail).await?;
-    let state = AppState::new(trail.clone(), Arc::new(SystemClock), limits);
+    let state = AppState::with_auth(
+        trail.clone(),
+        Arc::new(SystemClock),
+        limits,
+        &config.effective_public_url(),
+        autopmo_auth::login::LoginPolicy::default(),
+    );
+    state.load_keys().await.context("loading the token signing keys")?;
     let archiver = if config.audit.archive.scheduled {
         let job = archive_every(
             trail.clone(),

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod login;
+pub mod tokens;
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]

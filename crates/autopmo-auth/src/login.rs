@@ -125,12 +125,9 @@ fn random_secret(prefix: &str) -> Result<String, AuthError> {
 impl Logins {
     /// The service; client addresses are keyed with a key derived from the
     /// keyring, so every replica keys them alike and none stores them.
-    pub fn new(trail: AuditTrail, hasher: PasswordHasher, policy: LoginPolicy) -> Result<Self, AuthError> {
-        let address_key = trail
-            .keyring()
-            .derive_key("autopmo/address-throttle/v1")
-            .map_err(|e| AuthError::Password(e.to_string()))?;
-        Ok(Self { trail, hasher, policy, address_key })
+    pub fn new(trail: AuditTrail, hasher: PasswordHasher, policy: LoginPolicy) -> Self {
+        let address_key = trail.keyring().derive_key("autopmo/address-throttle/v1");
+        Self { trail, hasher, policy, address_key }
     }
 
     /// The policy in force.

@@ -150,6 +150,20 @@ impl Keyring {
         Ok(DataKey::from_bytes(bytes))
     }
 
+    /// Seals a server secret (e.g. a token signing key) under the active
+    /// key-encryption key, bound to `context`: `(kek_id, sealed)`.
+    pub fn seal_secret(&self, secret: &[u8], context: &str) -> Result<(String, String), CryptoError> {
+        let kek = self.keks.last().ok_or(CryptoError::UnknownKey("active".to_owned()))?;
+        Ok((kek.id.clone(), seal_with(&kek.key, secret, context.as_bytes())?))
+    }
+
+    /// Opens what [`seal_secret`](Self::seal_secret) sealed.
+    pub fn open_secret(&self, kek_id: &str, sealed: &str, context: &str) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let kek =
+            self.keks.iter().find(|k| k.id == kek_id).ok_or_else(|| CryptoError::UnknownKey(kek_id.to_owned()))?;
+        Ok(Zeroizing::new(open_with(&kek.key, sealed, context.as_bytes())?))
+    }
+
     /// Signs `message` with the active signing key.
     pub fn sign(&self, message: &[u8]) -> Result<Signature, CryptoError> {
         let (id, pair) = self.signing.last().ok_or(CryptoError::UnknownKey("signing".to_owned()))?;
@@ -160,9 +174,13 @@ impl Keyring {
     /// keyring and unknowable without its private signing key (Ed25519
     /// signatures are deterministic: the key is the SHA-256 of the oldest
     /// signing key's signature over the label).
-    pub fn derive_key(&self, label: &str) -> Result<[u8; 32], CryptoError> {
-        let (_, pair) = self.signing.first().ok_or(CryptoError::UnknownKey("signing".to_owned()))?;
-        Ok(crate::digest::sha256(pair.sign(format!("autopmo-derive-key:{label}").as_bytes()).as_ref()))
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        match self.signing.first() {
+            Some((_, pair)) => {
+                crate::digest::sha256(pair.sign(format!("autopmo-derive-key:{label}").as_bytes()).as_ref())
+            }
+            None => unreachable!("a keyring is never built without a signing key (from_file refuses it)"),
+        }
     }
 
     /// Every public signing key (for verifiers and exports).

@@ -41,6 +41,7 @@ struct Inner {
     info: Mutex<ActorInfo>,
     actor: Mutex<Actor>,
     resource: Mutex<Option<Resource>>,
+    session: Mutex<Option<String>>,
     recorded: AtomicBool,
 }
 
@@ -85,6 +86,21 @@ impl AuditCtx {
         Ok(())
     }
 
+    /// The client's address, in clear (never stored so).
+    pub fn address(&self) -> Option<String> {
+        Self::get(&self.0.info).ip_address.clone()
+    }
+
+    /// The caller as sealed for the audit trail.
+    pub fn actor(&self) -> Actor {
+        Self::get(&self.0.actor).clone()
+    }
+
+    /// Records the session the request belongs to.
+    pub fn session(&self, session_id: Option<String>) {
+        *Self::get(&self.0.session) = session_id;
+    }
+
     /// Names the resource the request is about (for its request event).
     pub fn resource(&self, kind: &str, id: impl ToString) {
         *Self::get(&self.0.resource) = Some(Resource { kind: kind.to_owned(), id: Some(id.to_string()), name: None });
@@ -95,6 +111,7 @@ impl AuditCtx {
         let mut record = AuditRecord::new(event_type, Category::DataAccess, action, Outcome::Success, state.now());
         record.actor = Self::get(&self.0.actor).clone();
         record.request_id = Some(self.0.request_id.clone());
+        record.session_id = Self::get(&self.0.session).clone();
         record
     }
 
@@ -116,6 +133,7 @@ impl AuditCtx {
         record.actor = Self::get(&self.0.actor).clone();
         record.resource = Self::get(&self.0.resource).clone();
         record.request_id = Some(self.0.request_id.clone());
+        record.session_id = Self::get(&self.0.session).clone();
         record
     }
 }
@@ -210,6 +228,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         info: Mutex::new(info),
         actor: Mutex::new(actor),
         resource: Mutex::new(None),
+        session: Mutex::new(None),
         recorded: AtomicBool::new(false),
     }));
     req.extensions_mut().insert(ctx.clone());

@@ -43,6 +43,16 @@ pub enum ApiError {
     /// No (valid) credentials.
     #[error("unauthenticated")]
     Unauthenticated,
+    /// A login refused: unknown user, wrong password, locked or disabled
+    /// account — one answer for all.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Too many attempts; retry after this many seconds.
+    #[error("too many requests")]
+    TooManyRequests {
+        /// Seconds.
+        retry_after: i64,
+    },
     /// Authenticated, but not allowed.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -176,6 +186,30 @@ impl IntoResponse for ApiError {
                     None,
                 );
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            Self::InvalidCredentials => render(
+                S::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+                "invalid username or password".to_owned(),
+                None,
+                None,
+                None,
+            ),
+            Self::TooManyRequests { retry_after } => {
+                let mut response = render(
+                    S::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "Too many requests",
+                    format!("too many failed attempts from this address; retry in {retry_after} s"),
+                    None,
+                    None,
+                    None,
+                );
+                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, v);
+                }
                 response
             }
             Self::Forbidden(detail) => render(S::FORBIDDEN, "forbidden", "Forbidden", detail, None, None, None),

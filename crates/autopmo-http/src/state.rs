@@ -36,12 +36,49 @@ pub struct AppState {
     pub trail: AuditTrail,
     /// Security event rules.
     pub monitor: autopmo_trail::monitor::Monitor,
+    /// Password logins and sessions.
+    pub logins: autopmo_auth::login::Logins,
+    /// Access tokens.
+    pub tokens: autopmo_auth::tokens::Tokens,
 }
 
 impl AppState {
     /// A state over `store` with `clock` and `limits`.
+    ///
+    /// Logins use the default policies and OWASP password hashing; tokens are
+    /// issued for `issuer` (the public URL). Token keys are loaded by
+    /// [`AppState::load_keys`].
     pub fn new(trail: AuditTrail, clock: Arc<dyn Clock>, limits: Limits) -> Self {
-        Self { store: trail.store().clone(), clock, limits, trail, monitor: autopmo_trail::monitor::Monitor::default() }
+        Self::with_auth(trail, clock, limits, "http://127.0.0.1:8080", autopmo_auth::login::LoginPolicy::default())
+    }
+
+    /// As [`new`](Self::new), with the token issuer and login policy given.
+    pub fn with_auth(
+        trail: AuditTrail,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+        issuer: &str,
+        login_policy: autopmo_auth::login::LoginPolicy,
+    ) -> Self {
+        let hasher = autopmo_crypto::PasswordHasher::default();
+        // The only failure is a keyring without a signing key, which cannot be loaded in the first place.
+        let logins = autopmo_auth::login::Logins::new(trail.clone(), hasher, login_policy);
+        let tokens =
+            autopmo_auth::tokens::Tokens::new(trail.clone(), autopmo_identity::tokens::TokenPolicy::new(issuer));
+        Self {
+            store: trail.store().clone(),
+            clock,
+            limits,
+            trail,
+            monitor: autopmo_trail::monitor::Monitor::default(),
+            logins,
+            tokens,
+        }
+    }
+
+    /// Loads (or makes) the token signing keys; call once before serving.
+    pub async fn load_keys(&self) -> Result<(), autopmo_auth::AuthError> {
+        self.tokens.load().await
     }
 
     /// The current time at the precision the store keeps (microseconds), so

@@ -14,6 +14,7 @@ pub mod migrate;
 pub mod projects;
 pub mod sessions;
 pub mod siem;
+pub mod signing_keys;
 pub mod tasks;
 pub mod tokens;
 pub mod users;

@@ -25,7 +25,7 @@ async fn setup(db: &TestDb) -> (Logins, autopmo_trail::AuditTrail, autopmo_domai
     let (trail, clock) = trail(db).await;
     let accounts = Accounts::new(trail.clone(), cheap_hasher(), PasswordPolicy::default());
     accounts.create(new_user("alice", Some(STRONG), vec![Role::ProjectManager]), &Actor::default()).await.unwrap();
-    (Logins::new(trail.clone(), cheap_hasher(), LoginPolicy::default()).unwrap(), trail, clock)
+    (Logins::new(trail.clone(), cheap_hasher(), LoginPolicy::default()), trail, clock)
 }
 
 async fn lockouts_follow_keycloak(db: TestDb) {

@@ -2,9 +2,10 @@
 //! takes a [`Principal`]; a request without valid credentials is answered
 //! 401 before the handler runs.
 //!
-//! Credentials today are personal API tokens (`Authorization: Bearer
-//! apmo_pat_…`); the sessions and RS256 tokens of the authentication work
-//! plug in here.
+//! Two credentials are accepted as `Authorization: Bearer …`: an RS256
+//! access token from `/api/v1/auth/login` (checked against its server-side
+//! session on every request, so a revoked session's tokens stop working at
+//! once), or a personal API token (`apmo_pat_…`).
 
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -22,8 +23,12 @@ pub struct Principal {
     pub username: Username,
     /// Their roles.
     pub roles: Vec<Role>,
-    /// The credential used (API token id).
-    pub credential_id: uuid::Uuid,
+    /// The API token used, if that was the credential.
+    pub credential_id: Option<uuid::Uuid>,
+    /// The session, for an access token.
+    pub session_id: Option<String>,
+    /// How the user authenticated in this session (`pwd`, …) and when.
+    pub amr: Vec<String>,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -40,13 +45,65 @@ impl FromRequestParts<AppState> for Principal {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(ApiError::Unauthenticated);
         }
-        let mut conn = state.store.read().await?;
-        let found = autopmo_store::tokens::authenticate(&mut conn, token.trim(), state.now()).await?;
-        drop(conn);
-        let (credential_id, user) = found.ok_or(ApiError::Unauthenticated)?;
+        let token = token.trim();
+        let principal = if token.starts_with(autopmo_store::tokens::PREFIX) {
+            let mut conn = state.store.read().await?;
+            let found = autopmo_store::tokens::authenticate(&mut conn, token, state.now()).await?;
+            drop(conn);
+            let (credential_id, user) = found.ok_or(ApiError::Unauthenticated)?;
+            Self {
+                user_id: user.id,
+                username: user.username,
+                roles: user.roles,
+                credential_id: Some(credential_id),
+                session_id: None,
+                amr: Vec::new(),
+            }
+        } else {
+            from_access_token(state, token).await?
+        };
         if let Some(ctx) = parts.extensions.get::<crate::audit::AuditCtx>() {
-            ctx.authenticated(state, user.id, user.username.as_str()).await?;
+            ctx.authenticated(state, principal.user_id, principal.username.as_str()).await?;
+            ctx.session(principal.session_id.clone());
         }
-        Ok(Self { user_id: user.id, username: user.username, roles: user.roles, credential_id })
+        Ok(principal)
     }
+}
+
+/// An access token: its signature and claims, then its session (not
+/// revoked, not idle for longer than the idle timeout, not past its absolute
+/// end) and its user (still active; roles as they are now).
+async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let claims = state.tokens.verify(token).await.ok_or(ApiError::Unauthenticated)?;
+    let now = state.now();
+    let mut conn = state.store.read().await?;
+    let session = autopmo_store::sessions::get(&mut conn, &claims.sid).await?.ok_or(ApiError::Unauthenticated)?;
+    let policy = state.logins.policy();
+    let live = session.revoked.is_none()
+        && session.user_id == claims.sub
+        && now < session.absolute_expires_at
+        && now - session.last_seen_at < policy.session_idle;
+    if !live {
+        return Err(ApiError::Unauthenticated);
+    }
+    let user_id: UserId = claims.sub.parse().map_err(|_| ApiError::Unauthenticated)?;
+    let user = autopmo_store::users::get(&mut conn, user_id).await.map_err(|_| ApiError::Unauthenticated)?;
+    drop(conn);
+    if user.status != autopmo_domain::UserStatus::Active {
+        return Err(ApiError::Unauthenticated);
+    }
+    // Slide the idle timeout, at most once a minute per session.
+    if now - session.last_seen_at > time::Duration::minutes(1) {
+        let mut uow = state.store.begin().await?;
+        autopmo_store::sessions::touch(uow.conn(), &session.id, now).await?;
+        uow.commit().await?;
+    }
+    Ok(Principal {
+        user_id: user.id,
+        username: user.username,
+        roles: user.roles,
+        credential_id: None,
+        session_id: Some(session.id),
+        amr: session.amr,
+    })
 }

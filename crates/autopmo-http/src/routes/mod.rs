@@ -1,6 +1,7 @@
 //! The routes, one module per resource, and the input parsing they share.
 
 mod audit;
+mod auth;
 mod costs;
 mod health;
 mod members;
@@ -25,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tasks::router())
         .merge(costs::router())
         .merge(audit::router())
+        .merge(auth::router())
 }
 
 /// Maps a store "not found" to a 404 naming `what`.

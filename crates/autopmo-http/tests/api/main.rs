@@ -14,6 +14,7 @@ mod helpers;
 
 mod audit;
 mod audit_query;
+mod auth;
 mod bad_input;
 mod bad_requests;
 mod members_costs;

@@ -40,6 +40,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/projects/{project_id}/costs/{cost_id}"),
     ("GET", "/api/v1/audit/events"),
     ("GET", "/api/v1/security/alerts"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/me/sessions"),
+    ("DELETE", "/api/v1/me/sessions/{session_id}"),
+    ("GET", "/.well-known/jwks.json"),
+    ("GET", "/.well-known/openid-configuration"),
 ];
 
 /// Served but, being the document itself, not described in it.
@@ -96,7 +103,7 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 }
 
 fn random_ids() -> Vec<(&'static str, String)> {
-    let names = ["project_id", "task_id", "cost_id", "user_id"];
+    let names = ["project_id", "task_id", "cost_id", "user_id", "session_id"];
     names.into_iter().map(|n| (n, uuid::Uuid::new_v4().to_string())).collect()
 }
 

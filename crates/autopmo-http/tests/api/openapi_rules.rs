@@ -233,7 +233,9 @@ pub fn structure_problems(doc: &Value) -> Vec<String> {
             }
         }
         // Our own rule: the API needs credentials and documents the 401.
-        if path.starts_with("/api/v1/") && (security.is_empty() || !responses.contains_key("401")) {
+        let public =
+            crate::protocol::PUBLIC_OPERATIONS.iter().any(|(m, p)| format!("{} {p}", m.to_ascii_uppercase()) == at);
+        if path.starts_with("/api/v1/") && !public && (security.is_empty() || !responses.contains_key("401")) {
             out.push(format!("{at}: an /api/v1 operation declares bearer security and a 401"));
         }
     }
