@@ -31,6 +31,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         autopmo_auth::login::LoginPolicy::default(),
     );
     state.load_keys().await.context("loading the token signing keys")?;
+    let transport = autopmo_http::transport::Transport {
+        ssl_required: match config.http.ssl_required {
+            autopmo_config::SslRequired::External => autopmo_http::transport::SslRequired::External,
+            autopmo_config::SslRequired::All => autopmo_http::transport::SslRequired::All,
+            autopmo_config::SslRequired::DangerNone => autopmo_http::transport::SslRequired::DangerNone,
+        },
+        trusted_proxies: config
+            .http
+            .trusted_proxies
+            .iter()
+            .map(|p| p.parse().map_err(|e: String| anyhow::anyhow!("http.trusted_proxies: {e}")))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let state = state.with_transport(transport);
     let archiver = if config.audit.archive.scheduled {
         let job = archive_every(
             trail.clone(),
@@ -44,12 +58,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None
     };
     let siem = super::siem_cmd::Streams::start(&config, &trail)?;
+    let key_rotation = tokio::spawn(rotate_keys_every(state.tokens.clone(), Duration::from_secs(3600)));
     let checkpoints =
         tokio::spawn(checkpoint_every(trail.clone(), Duration::from_secs(config.audit.checkpoint_interval_secs)));
     tracing::info!(%addr, backend = store.backend().name(), public_url = %config.effective_public_url(), "AutoPMO listening");
     eprintln!("AutoPMO listening on http://{addr} ({} database)", store.backend().name());
     autopmo_http::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
     checkpoints.abort();
+    key_rotation.abort();
     siem.stop().await;
     if let Some(job) = archiver {
         job.abort();
@@ -83,6 +99,19 @@ async fn bootstrap_admin(trail: &autopmo_trail::AuditTrail) -> anyhow::Result<()
         );
     }
     Ok(())
+}
+
+/// Reloads the token keys every `interval`, which makes a new signing key
+/// when rotation is due (and picks up one another replica made).
+async fn rotate_keys_every(tokens: autopmo_auth::tokens::Tokens, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Err(e) = tokens.load().await {
+            tracing::error!(error = %e, "token key rotation failed");
+        }
+    }
 }
 
 /// Signs a checkpoint of the audit chain head every `interval`.

@@ -6,6 +6,6 @@ mod model;
 pub use load::{ConfigError, load};
 pub use model::{
     ArchiveConfig, ArchiveTargetKind, AuditConfig, Config, DatabaseConfig, DatabaseUrl, Environment, HttpConfig,
-    LogConfig, LogFormat, RetentionConfig, S3Config, SqliteSynchronous,
+    LogConfig, LogFormat, RetentionConfig, S3Config, SqliteSynchronous, SslRequired,
 };
 pub use model::{SiemConfig, SiemSinkConfig, SiemSinkKind, SyslogFacility};

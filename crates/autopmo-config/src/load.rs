@@ -86,6 +86,13 @@ fn check(config: &Config) -> Result<(), ConfigError> {
     if config.audit.checkpoint_interval_secs == 0 {
         problems.push("  - key `audit.checkpoint_interval_secs`: must be at least 1".to_owned());
     }
+    for proxy in &config.http.trusted_proxies {
+        let (addr, prefix) = proxy.split_once('/').unwrap_or((proxy, "0"));
+        let valid = addr.parse::<std::net::IpAddr>().is_ok() && prefix.parse::<u8>().is_ok_and(|p| p <= 128);
+        if !valid {
+            problems.push(format!("  - key `http.trusted_proxies`: {proxy:?} is not an address or CIDR"));
+        }
+    }
     if config.http.max_json_depth == 0 {
         problems.push("  - key `http.max_json_depth`: must be at least 1".to_owned());
     }

@@ -392,12 +392,36 @@ pub struct HttpConfig {
     pub max_json_depth: usize,
     /// Time allowed for one request, in seconds.
     pub request_timeout_secs: u64,
+    /// Keycloak's `sslRequired`: `external` (HTTPS for public addresses),
+    /// `all`, or `danger_none`.
+    pub ssl_required: SslRequired,
+    /// Reverse proxies (addresses or CIDRs) whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, max_json_depth: 32, request_timeout_secs: 30 }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_json_depth: 32,
+            request_timeout_secs: 30,
+            ssl_required: SslRequired::External,
+            trusted_proxies: Vec::new(),
+        }
     }
+}
+
+/// When HTTPS is required (Keycloak's `sslRequired`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SslRequired {
+    /// For requests from public addresses.
+    External,
+    /// For every request.
+    All,
+    /// Never — only for a closed test network.
+    DangerNone,
 }
 
 /// The application log (not the audit trail).

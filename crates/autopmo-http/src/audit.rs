@@ -208,7 +208,11 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     let info = ActorInfo {
         user_id: None,
         username: None,
-        ip_address: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+        ip_address: req
+            .extensions()
+            .get::<crate::transport::ClientInfo>()
+            .map(|c| c.address.to_string())
+            .or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())),
         user_agent: req
             .headers()
             .get(axum::http::header::USER_AGENT)

@@ -7,6 +7,7 @@ mod openapi;
 mod problem;
 mod routes;
 mod state;
+pub mod transport;
 mod views;
 
 pub use audit::{Audit, AuditCtx};

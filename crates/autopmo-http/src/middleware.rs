@@ -25,7 +25,12 @@ pub fn wrap(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, state.limits.request_timeout))
         .layer(axum::middleware::from_fn(problems_for_bare_errors))
+        .layer(axum::middleware::from_fn(crate::transport::enforce))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::layer))
+        .layer(axum::middleware::from_fn({
+            let transport = std::sync::Arc::clone(&state.transport);
+            move |req, next| crate::transport::identify(std::sync::Arc::clone(&transport), req, next)
+        }))
         .layer(axum::middleware::from_fn(request_id))
 }
 

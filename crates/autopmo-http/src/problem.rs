@@ -53,6 +53,9 @@ pub enum ApiError {
         /// Seconds.
         retry_after: i64,
     },
+    /// Plain HTTP from a public address (`sslRequired`).
+    #[error("https required")]
+    HttpsRequired,
     /// Authenticated, but not allowed.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -212,6 +215,15 @@ impl IntoResponse for ApiError {
                 }
                 response
             }
+            Self::HttpsRequired => render(
+                S::FORBIDDEN,
+                "https_required",
+                "HTTPS required",
+                "requests from outside the local network must use HTTPS".to_owned(),
+                None,
+                None,
+                None,
+            ),
             Self::Forbidden(detail) => render(S::FORBIDDEN, "forbidden", "Forbidden", detail, None, None, None),
             Self::NotFound(what) => {
                 render(S::NOT_FOUND, "not_found", "Not found", format!("no such {what}"), None, None, None)

@@ -40,6 +40,8 @@ pub struct AppState {
     pub logins: autopmo_auth::login::Logins,
     /// Access tokens.
     pub tokens: autopmo_auth::tokens::Tokens,
+    /// `sslRequired` and trusted proxies.
+    pub transport: Arc<crate::transport::Transport>,
 }
 
 impl AppState {
@@ -73,7 +75,15 @@ impl AppState {
             monitor: autopmo_trail::monitor::Monitor::default(),
             logins,
             tokens,
+            transport: Arc::default(),
         }
+    }
+
+    /// With these transport rules (`sslRequired`, trusted proxies).
+    #[must_use]
+    pub fn with_transport(mut self, transport: crate::transport::Transport) -> Self {
+        self.transport = Arc::new(transport);
+        self
     }
 
     /// Loads (or makes) the token signing keys; call once before serving.

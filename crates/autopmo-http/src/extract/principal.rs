@@ -70,6 +70,32 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// Ends a session found idle or past its absolute end, recording
+/// `auth.session_expired` (once: the revocation is conditional).
+pub(crate) async fn expire(state: &AppState, session_id: &str, user_id: &str, now: time::OffsetDateTime) {
+    let result: Result<(), autopmo_store::StoreError> = async {
+        let mut uow = state.store.begin().await?;
+        if autopmo_store::sessions::revoke(uow.conn(), session_id, "expired", now).await? {
+            let mut record = autopmo_audit::AuditRecord::new(
+                "auth.session_expired",
+                autopmo_audit::Category::Authentication,
+                "expire",
+                autopmo_audit::Outcome::Success,
+                now,
+            )
+            .with_resource("session", Some(session_id.to_owned()), None);
+            record.actor.user_id = Some(user_id.to_owned());
+            record.session_id = Some(session_id.to_owned());
+            uow.append_audit(&mut record).await?;
+        }
+        uow.commit().await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not record a session expiry");
+    }
+}
+
 /// An access token: its signature and claims, then its session (not
 /// revoked, not idle for longer than the idle timeout, not past its absolute
 /// end) and its user (still active; roles as they are now).
@@ -84,6 +110,9 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
         && now < session.absolute_expires_at
         && now - session.last_seen_at < policy.session_idle;
     if !live {
+        if session.revoked.is_none() {
+            expire(state, &session.id, &session.user_id, now).await;
+        }
         return Err(ApiError::Unauthenticated);
     }
     let user_id: UserId = claims.sub.parse().map_err(|_| ApiError::Unauthenticated)?;

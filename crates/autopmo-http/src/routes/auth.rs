@@ -209,8 +209,15 @@ async fn refresh(
         && now < token.expires_at
         && now < session.absolute_expires_at
         && now - session.last_seen_at < policy.session_idle;
+    if !live {
+        drop(uow);
+        if session.revoked.is_none() {
+            crate::extract::principal::expire(&state, &session.id, &session.user_id, now).await;
+        }
+        return Err(ApiError::Unauthenticated);
+    }
     // Of two concurrent refreshes with one token, exactly one spends it.
-    if !live || !sessions::spend_refresh(uow.conn(), &hash, now).await? {
+    if !sessions::spend_refresh(uow.conn(), &hash, now).await? {
         return Err(ApiError::Unauthenticated);
     }
     let user_id: autopmo_domain::UserId = session.user_id.parse().map_err(|_| ApiError::Unauthenticated)?;

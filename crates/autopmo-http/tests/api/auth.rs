@@ -179,6 +179,15 @@ async fn sessions_expire_and_can_be_ended(app: TestApp) {
     app.clock.advance(Duration::minutes(31));
     assert_eq!(me(&app, &access).await, StatusCode::UNAUTHORIZED);
     assert_eq!(refresh(&app, &refresh_token).await.status(), StatusCode::UNAUTHORIZED);
+    let mut conn = app.store.read().await.unwrap();
+    let filter =
+        autopmo_store::audit::AuditFilter { event_type: Some("auth.session_expired".to_owned()), ..Default::default() };
+    assert_eq!(
+        autopmo_store::audit::list(&mut conn, &filter, None, 10).await.unwrap().len(),
+        1,
+        "the expiry is on record"
+    );
+    drop(conn);
     // Active use keeps a session alive, but not beyond 8 hours.
     let (access, mut refresh_token) = tokens(&app, "fay").await;
     let mut refreshed = 0;

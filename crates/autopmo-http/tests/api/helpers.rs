@@ -81,13 +81,18 @@ impl Drop for TestApp {
 /// A fresh database on `engine`, migrated, served on a random port; `None`
 /// when PostgreSQL tests are skipped.
 pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
+    spawn_app_with(engine, |state| state).await
+}
+
+/// As [`spawn_app`], with the state adjusted by `configure` first.
+pub async fn spawn_app_with(engine: Engine, configure: impl FnOnce(AppState) -> AppState) -> Option<TestApp> {
     let db = TestDb::new(engine).await?;
     let store = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
     migrate::migrate(&store, T0).await.unwrap();
     let clock = ManualClock::new(T0);
     let keyring = Arc::new(autopmo_crypto::Keyring::generate().unwrap());
     let trail = autopmo_trail::AuditTrail::new(store.clone(), keyring, Arc::new(clock.clone()));
-    let state = AppState::new(trail, Arc::new(clock.clone()), Limits::default());
+    let state = configure(AppState::new(trail, Arc::new(clock.clone()), Limits::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();

@@ -23,3 +23,4 @@ mod openapi_rules;
 mod projects;
 mod protocol;
 mod tasks;
+mod transport;
