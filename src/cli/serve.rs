@@ -45,6 +45,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?,
     };
     let state = state.with_transport(transport);
+    let state = match &config.smtp {
+        Some(smtp) => state.with_mailer(Arc::new(mailer(&config, smtp).context("smtp")?)),
+        None => {
+            tracing::warn!("no [smtp] configured: password-reset requests are answered, but no mail is sent");
+            state
+        }
+    };
+    let federation = autopmo_auth::federation::Federation::new(
+        trail.clone(),
+        &config.effective_public_url(),
+        config.oidc.issuers.iter().map(oidc_issuer).collect(),
+    )
+    .context("oidc.issuers")?;
+    let state = state.with_federation(federation);
     let archiver = if config.audit.archive.scheduled {
         let job = archive_every(
             trail.clone(),
@@ -77,6 +91,49 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// An `[[oidc.issuers]]` entry as the federation service takes it.
+fn oidc_issuer(c: &autopmo_config::OidcIssuerConfig) -> autopmo_auth::federation::IssuerConfig {
+    use autopmo_auth::federation::Provisioning;
+    autopmo_auth::federation::IssuerConfig {
+        name: c.name.clone(),
+        issuer: c.issuer.clone(),
+        client_id: c.client_id.clone(),
+        client_secret: c.client_secret.clone(),
+        scopes: c.scopes.clone(),
+        audience: c.audience.clone(),
+        role_claim: c.role_claim.clone(),
+        role_map: c.role_map.clone(),
+        provisioning: match c.provisioning {
+            autopmo_config::OidcProvisioning::Create => Provisioning::Create,
+            autopmo_config::OidcProvisioning::LinkVerifiedEmail => Provisioning::LinkVerifiedEmail,
+            autopmo_config::OidcProvisioning::None => Provisioning::None,
+        },
+    }
+}
+
+/// The SMTP mailer of `[smtp]`; it greets the server with the public URL's host.
+fn mailer(config: &Config, smtp: &autopmo_config::SmtpConfig) -> anyhow::Result<autopmo_auth::mail::SmtpMailer> {
+    use autopmo_auth::mail::{SmtpSettings, SmtpTls};
+    let public_url = config.effective_public_url();
+    let host = public_url.split("://").nth(1).and_then(|rest| rest.split(['/', ':']).next()).filter(|h| !h.is_empty());
+    let settings = SmtpSettings {
+        host: smtp.host.clone(),
+        port: smtp.effective_port(),
+        from: smtp.from.clone(),
+        username: smtp.username.clone(),
+        password: smtp.password.clone(),
+        tls: match smtp.tls {
+            autopmo_config::SmtpTls::None => SmtpTls::None,
+            autopmo_config::SmtpTls::Starttls => SmtpTls::StartTls,
+            autopmo_config::SmtpTls::Tls => SmtpTls::Tls,
+        },
+        danger_allow_plain_auth: smtp.danger_allow_plain_auth,
+        hello_name: host.map(str::to_owned),
+        timeout: Duration::from_secs(smtp.timeout_secs),
+    };
+    Ok(autopmo_auth::mail::SmtpMailer::new(&settings)?)
 }
 
 /// On an empty database, creates the first administrator and prints its

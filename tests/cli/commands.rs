@@ -316,3 +316,51 @@ async fn the_first_start_creates_an_administrator_once() {
     assert!(ok);
     assert_eq!(stdout.lines().filter(|l| l.contains("system_admin")).count(), 1, "{stdout}");
 }
+
+#[tokio::test]
+async fn the_first_administrator_sets_its_password_over_the_api() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(&db, dir.path()).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let (mut password, mut base) = (None, None);
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(p) = line.trim().strip_prefix("one-time password: ") {
+            password = Some(p.to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("AutoPMO listening on ") {
+            base = Some(rest.split_whitespace().next().unwrap().to_owned());
+            break;
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (password, base) = (password.expect("a one-time password"), base.expect("listening"));
+    let client = reqwest::Client::new();
+    let login = |password: String| {
+        client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": "admin", "password": password}))
+            .send()
+    };
+    // Login names the way out, and it works without the CLI.
+    let refused = login(password.clone()).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("POST /api/v1/auth/password"));
+    let new_password = "a fresh and unusual passphrase 61";
+    let changed = client
+        .post(format!("{base}/api/v1/auth/password"))
+        .json(&serde_json::json!({"username": "admin", "current_password": password, "new_password": new_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 204, "{}", changed.text().await.unwrap());
+    assert_eq!(login(password).await.unwrap().status(), 401, "the one-time password is spent");
+    let ok = login(new_password.to_owned()).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let access = ok.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let me = client.get(format!("{base}/api/v1/me")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+}

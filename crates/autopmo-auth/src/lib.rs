@@ -1,7 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod accounts;
+pub mod federation;
 pub mod login;
+pub mod mail;
+pub mod reset;
 pub mod tokens;
 
 /// What can go wrong.

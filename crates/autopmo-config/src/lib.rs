@@ -8,4 +8,6 @@ pub use model::{
     ArchiveConfig, ArchiveTargetKind, AuditConfig, Config, DatabaseConfig, DatabaseUrl, Environment, HttpConfig,
     LogConfig, LogFormat, RetentionConfig, S3Config, SqliteSynchronous, SslRequired,
 };
+pub use model::{OidcConfig, OidcIssuerConfig, OidcProvisioning};
 pub use model::{SiemConfig, SiemSinkConfig, SiemSinkKind, SyslogFacility};
+pub use model::{SmtpConfig, SmtpTls};

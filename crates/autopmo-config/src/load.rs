@@ -102,7 +102,49 @@ fn check(config: &Config) -> Result<(), ConfigError> {
         problems.push("  - key `public_url`: must start with http:// or https://".to_owned());
     }
     check_siem(&config.siem, &mut problems);
+    if let Some(smtp) = &config.smtp {
+        check_smtp(smtp, config.public_url.is_some(), &mut problems);
+    }
     if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+}
+
+/// The `[smtp]` section: a usable server and sender, no credentials in
+/// plain text unless explicitly allowed, and a public URL for the links.
+fn check_smtp(smtp: &crate::model::SmtpConfig, has_public_url: bool, problems: &mut Vec<String>) {
+    let mut bad = |field: &str, why: &str| problems.push(format!("  - key `smtp.{field}`: {why}"));
+    if smtp.host.trim().is_empty() || smtp.host.chars().any(|c| c.is_whitespace() || c == '/') {
+        bad("host", "a host name or address, e.g. \"smtp.example.org\"");
+    }
+    if smtp.port == Some(0) {
+        bad("port", "must be between 1 and 65535");
+    }
+    let address = smtp.from.rsplit_once('<').map_or(smtp.from.as_str(), |(_, a)| a.trim_end_matches('>'));
+    let address_ok = address
+        .trim()
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    if !address_ok || smtp.from.contains(['\r', '\n']) {
+        bad("from", "a mail address, e.g. \"AutoPMO <pmo@example.org>\"");
+    }
+    if smtp.username.is_some() != smtp.password.is_some() {
+        bad("password", "`smtp.username` and `smtp.password` go together");
+    }
+    if smtp.username.is_some() && smtp.tls == crate::model::SmtpTls::None && !smtp.danger_allow_plain_auth {
+        bad(
+            "tls",
+            "credentials would be sent in plain text: use \"starttls\" or \"tls\" \
+             (or danger_allow_plain_auth = true, for a relay on this machine only)",
+        );
+    }
+    if smtp.timeout_secs == 0 {
+        bad("timeout_secs", "must be at least 1");
+    }
+    if !has_public_url {
+        problems.push(
+            "  - key `public_url`: required with [smtp]: password-reset links point at it (e.g. \"https://pmo.example.org\")"
+                .to_owned(),
+        );
+    }
 }
 
 /// The `[siem]` section: each sink has what its kind needs, and nothing else.
@@ -336,6 +378,82 @@ mod siem_tests {
             jail.create_file("d.toml", "[[siem.sinks]]\nname = \"x\"\nkind = \"jsonl\"\npath = \"-\"\nport = 1\n")?;
             let msg = load(Some(Path::new("d.toml"))).unwrap_err().to_string();
             assert!(msg.contains("port"), "{msg}");
+            Ok(())
+        });
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::result_large_err, reason = "figment's Jail API fixes the closure's error type")]
+mod smtp_tests {
+    use super::*;
+    use crate::model::SmtpTls;
+    use figment::Jail;
+
+    #[test]
+    fn smtp_is_typed_and_its_password_redacted() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "a.toml",
+                r#"
+                public_url = "https://pmo.example.org"
+                [smtp]
+                host = "smtp.example.org"
+                from = "AutoPMO <pmo@example.org>"
+                username = "pmo"
+                "#,
+            )?;
+            jail.set_env("AUTOPMO_SMTP__PASSWORD", "sm7p-s3cret");
+            let config = load(Some(Path::new("a.toml"))).unwrap();
+            let smtp = config.smtp.as_ref().unwrap();
+            assert_eq!((smtp.tls, smtp.effective_port(), smtp.timeout_secs), (SmtpTls::Starttls, 587, 30));
+            let shown = toml::to_string_pretty(&config).unwrap();
+            assert!(shown.contains("[smtp]") && shown.contains("password = \"***\""), "{shown}");
+            assert!(!shown.contains("sm7p-s3cret"), "{shown}");
+            assert!(!format!("{config:?}").contains("sm7p-s3cret"));
+            // No [smtp]: nothing shown, nothing required.
+            jail.create_file("b.toml", "listen = \"127.0.0.1:9000\"\n")?;
+            jail.clear_env();
+            let config = load(Some(Path::new("b.toml"))).unwrap();
+            assert!(config.smtp.is_none());
+            assert!(!toml::to_string_pretty(&config).unwrap().contains("smtp"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn smtp_mistakes_are_named() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "a.toml",
+                r#"
+                [smtp]
+                host = ""
+                from = "not an address"
+                username = "pmo"
+                password = "x"
+                tls = "none"
+                timeout_secs = 0
+                "#,
+            )?;
+            let msg = load(Some(Path::new("a.toml"))).unwrap_err().to_string();
+            for key in ["smtp.host", "smtp.from", "smtp.tls", "smtp.timeout_secs", "`public_url`"] {
+                assert!(msg.contains(key), "{key} not in {msg}");
+            }
+            assert!(!msg.contains("password = "), "{msg}");
+            jail.create_file(
+                "b.toml",
+                "public_url = \"https://x.example\"\n[smtp]\nhost = \"localhost\"\nfrom = \"a@b\"\nusername = \"u\"\n\
+                 password = \"p\"\ntls = \"none\"\ndanger_allow_plain_auth = true\n",
+            )?;
+            let config = load(Some(Path::new("b.toml"))).unwrap();
+            assert_eq!(config.smtp.unwrap().effective_port(), 25);
+            jail.create_file("c.toml", "[smtp]\nhost = \"h\"\nfrom = \"a@b\"\ntls = \"ssl\"\n")?;
+            let msg = load(Some(Path::new("c.toml"))).unwrap_err().to_string();
+            assert!(msg.contains("tls") && msg.contains("c.toml"), "{msg}");
+            jail.create_file("d.toml", "[smtp]\nhost = \"h\"\nfrom = \"a@b\"\nuser = \"u\"\n")?;
+            let msg = load(Some(Path::new("d.toml"))).unwrap_err().to_string();
+            assert!(msg.contains("user"), "{msg}");
             Ok(())
         });
     }

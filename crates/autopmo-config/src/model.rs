@@ -30,6 +30,12 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Streaming the audit trail to SIEMs.
     pub siem: SiemConfig,
+    /// Outgoing mail (password-reset links); none: reset requests are
+    /// answered alike, and no mail is sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<SmtpConfig>,
+    /// External OpenID Connect providers (`docs/federation.md`).
+    pub oidc: OidcConfig,
 }
 
 impl Default for Config {
@@ -45,6 +51,8 @@ impl Default for Config {
             log: LogConfig::default(),
             audit: AuditConfig::default(),
             siem: SiemConfig::default(),
+            smtp: None,
+            oidc: OidcConfig::default(),
         }
     }
 }
@@ -188,6 +196,66 @@ fn redact_secret<S: Serializer>(value: &Option<SecretString>, serializer: S) -> 
         Some(_) => serializer.serialize_some("***"),
         None => serializer.serialize_none(),
     }
+}
+
+/// The SMTP server that sends password-reset mail (`docs/password-reset.md`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Server host name (the name its TLS certificate must carry).
+    pub host: String,
+    /// Server port; by default 465 for `tls`, 587 for `starttls`, 25 for `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The sender: `pmo@example.org` or `AutoPMO <pmo@example.org>`.
+    pub from: String,
+    /// Login, if the server wants one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password for `username` (never shown by `config show`).
+    #[serde(default, serialize_with = "redact_secret", skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretString>,
+    /// `starttls` (the default), `tls` (implicit TLS) or `none`.
+    #[serde(default = "default_smtp_tls")]
+    pub tls: SmtpTls,
+    /// Send the username and password without TLS (`tls = "none"`): only
+    /// for a relay on this machine.
+    #[serde(default)]
+    pub danger_allow_plain_auth: bool,
+    /// Time allowed per SMTP command, in seconds.
+    #[serde(default = "default_smtp_timeout")]
+    pub timeout_secs: u64,
+}
+
+impl SmtpConfig {
+    /// The port in force.
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::Tls => 465,
+            SmtpTls::Starttls => 587,
+            SmtpTls::None => 25,
+        })
+    }
+}
+
+fn default_smtp_tls() -> SmtpTls {
+    SmtpTls::Starttls
+}
+
+fn default_smtp_timeout() -> u64 {
+    30
+}
+
+/// How the connection to the SMTP server is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain text (a relay on this machine, or a test server).
+    None,
+    /// STARTTLS, required to succeed before anything is sent.
+    Starttls,
+    /// Implicit TLS from the first byte.
+    Tls,
 }
 
 /// Streaming the audit trail to SIEMs (`docs/siem.md`).
@@ -534,4 +602,73 @@ mod tests {
         assert_eq!(format!("{:?}", url("postgres://a:b@c/d")), "postgres://a:***@c/d");
         assert!(DatabaseUrl::try_from("mysql://x".to_owned()).is_err());
     }
+}
+
+/// OIDC federation: the external issuers whose logins and bearer tokens
+/// are accepted (`docs/federation.md`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// `[[oidc.issuers]]`, one per provider.
+    pub issuers: Vec<OidcIssuerConfig>,
+}
+
+/// One external OIDC issuer (e.g. a Keycloak realm).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcIssuerConfig {
+    /// Short name used in URLs: `/api/v1/auth/oidc/{name}/login`.
+    pub name: String,
+    /// The issuer identifier, exactly as in its tokens
+    /// (Keycloak: `https://HOST/realms/REALM`).
+    pub issuer: String,
+    /// Our client id at the provider.
+    pub client_id: String,
+    /// Our client secret (never shown by `config show`).
+    #[serde(serialize_with = "redact_required_secret")]
+    pub client_secret: SecretString,
+    /// Scopes asked for at login (`openid` is always added).
+    #[serde(default = "default_oidc_scopes")]
+    pub scopes: Vec<String>,
+    /// The audience bearer tokens must carry.
+    #[serde(default = "default_oidc_audience")]
+    pub audience: String,
+    /// Dotted path of the roles claim.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// Provider role → AutoPMO role (`system_admin`, `project_manager`, …).
+    #[serde(default)]
+    pub role_map: std::collections::BTreeMap<String, String>,
+    /// An identity not linked yet: `create`, `link_verified_email` or `none`.
+    #[serde(default)]
+    pub provisioning: OidcProvisioning,
+}
+
+/// What to do with an external identity that is not linked to a user yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OidcProvisioning {
+    /// Link by verified email, or create a user.
+    #[default]
+    Create,
+    /// Link by verified email only.
+    LinkVerifiedEmail,
+    /// Refuse.
+    None,
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    vec!["openid".to_owned(), "email".to_owned(), "profile".to_owned()]
+}
+
+fn default_oidc_audience() -> String {
+    "autopmo-api".to_owned()
+}
+
+fn default_role_claim() -> String {
+    "realm_access.roles".to_owned()
+}
+
+fn redact_required_secret<S: Serializer>(_: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str("***")
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod digest;
+pub mod external_jwt;
 pub mod jws;
 mod keyring;
 pub mod password;

@@ -40,8 +40,12 @@ pub struct AppState {
     pub logins: autopmo_auth::login::Logins,
     /// Access tokens.
     pub tokens: autopmo_auth::tokens::Tokens,
+    /// Password reset by email and password change.
+    pub passwords: autopmo_auth::reset::Passwords,
     /// `sslRequired` and trusted proxies.
     pub transport: Arc<crate::transport::Transport>,
+    /// External OIDC issuers (none unless configured).
+    pub federation: Option<autopmo_auth::federation::Federation>,
 }
 
 impl AppState {
@@ -64,7 +68,14 @@ impl AppState {
     ) -> Self {
         let hasher = autopmo_crypto::PasswordHasher::default();
         // The only failure is a keyring without a signing key, which cannot be loaded in the first place.
-        let logins = autopmo_auth::login::Logins::new(trail.clone(), hasher, login_policy);
+        let logins = autopmo_auth::login::Logins::new(trail.clone(), hasher.clone(), login_policy);
+        let passwords = autopmo_auth::reset::Passwords::new(
+            trail.clone(),
+            hasher,
+            autopmo_identity::password_policy::PasswordPolicy::default(),
+            logins.clone(),
+            issuer,
+        );
         let tokens =
             autopmo_auth::tokens::Tokens::new(trail.clone(), autopmo_identity::tokens::TokenPolicy::new(issuer));
         Self {
@@ -75,7 +86,9 @@ impl AppState {
             monitor: autopmo_trail::monitor::Monitor::default(),
             logins,
             tokens,
+            passwords,
             transport: Arc::default(),
+            federation: None,
         }
     }
 
@@ -83,6 +96,21 @@ impl AppState {
     #[must_use]
     pub fn with_transport(mut self, transport: crate::transport::Transport) -> Self {
         self.transport = Arc::new(transport);
+        self
+    }
+
+    /// Sends password-reset links through `mailer` (without one, reset
+    /// requests are answered alike and no mail is sent).
+    #[must_use]
+    pub fn with_mailer(mut self, mailer: Arc<dyn autopmo_auth::mail::Mailer>) -> Self {
+        self.passwords = self.passwords.with_mailer(mailer);
+        self
+    }
+
+    /// Accepts logins and bearer tokens from these external OIDC issuers.
+    #[must_use]
+    pub fn with_federation(mut self, federation: autopmo_auth::federation::Federation) -> Self {
+        self.federation = (!federation.is_empty()).then_some(federation);
         self
     }
 

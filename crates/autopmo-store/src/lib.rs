@@ -9,8 +9,10 @@ mod uow;
 
 pub mod costs;
 pub mod credentials;
+pub mod federation;
 pub mod members;
 pub mod migrate;
+pub mod password_resets;
 pub mod projects;
 pub mod sessions;
 pub mod siem;

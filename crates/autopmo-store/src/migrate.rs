@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0003_audit_archive_siem.sql"),
     },
     Migration { version: 4, name: "identity", sql: include_str!("../migrations/0004_identity.sql") },
+    Migration { version: 5, name: "federation", sql: include_str!("../migrations/0005_federation.sql") },
 ];
 
 /// The schema version this binary expects.

@@ -5,7 +5,8 @@
 //! Two credentials are accepted as `Authorization: Bearer …`: an RS256
 //! access token from `/api/v1/auth/login` (checked against its server-side
 //! session on every request, so a revoked session's tokens stop working at
-//! once), or a personal API token (`apmo_pat_…`).
+//! once), a personal API token (`apmo_pat_…`), or an RS256 JWT access
+//! token from a configured external OIDC issuer (`docs/federation.md`).
 
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -59,6 +60,10 @@ impl FromRequestParts<AppState> for Principal {
                 session_id: None,
                 amr: Vec::new(),
             }
+        } else if let Some(federation) = &state.federation
+            && autopmo_auth::federation::unverified_issuer(token).is_some_and(|iss| federation.knows_issuer(&iss))
+        {
+            from_federated_token(parts, federation, token).await?
         } else {
             from_access_token(state, token).await?
         };
@@ -67,6 +72,36 @@ impl FromRequestParts<AppState> for Principal {
             ctx.session(principal.session_id.clone());
         }
         Ok(principal)
+    }
+}
+
+/// A bearer token from a configured external OIDC issuer (federation):
+/// checked through the issuer's JWKS; its user found, linked or
+/// provisioned; roles as mapped from the token. Every refusal is the same 401.
+async fn from_federated_token(
+    parts: &Parts,
+    federation: &autopmo_auth::federation::Federation,
+    token: &str,
+) -> Result<Principal, ApiError> {
+    use autopmo_auth::federation::FederationError;
+    let actor = parts.extensions.get::<crate::audit::AuditCtx>().map(crate::audit::AuditCtx::actor).unwrap_or_default();
+    match federation.verify_bearer(token, &actor).await {
+        Ok(caller) => Ok(Principal {
+            user_id: caller.user.id,
+            username: caller.user.username,
+            roles: caller.roles,
+            credential_id: None,
+            session_id: None,
+            amr: vec!["fed".to_owned()],
+        }),
+        Err(FederationError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "external bearer token not checked: identity provider unavailable");
+            Err(ApiError::Unavailable("the identity provider is unavailable".to_owned()))
+        }
+        Err(e) => {
+            tracing::debug!(reason = %e, "external bearer token refused");
+            Err(ApiError::Unauthenticated)
+        }
     }
 }
 

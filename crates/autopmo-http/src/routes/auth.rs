@@ -146,7 +146,8 @@ async fn login(
             sessions::revoke(uow.conn(), &grant.session.id, "password_change_required", state.now()).await?;
             uow.commit().await?;
             Err(ApiError::Forbidden(
-                "this account must set a new password before it can be used (autopmo user reset-password --password-stdin)"
+                "this account must set a new password before it can be used: POST /api/v1/auth/password with \
+                 username, current_password and new_password (or, on the server, autopmo user reset-password --password-stdin)"
                     .to_owned(),
             ))
         }

@@ -5,6 +5,8 @@ mod auth;
 mod costs;
 mod health;
 mod members;
+mod oidc;
+mod password;
 mod projects;
 mod tasks;
 mod users;
@@ -27,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(costs::router())
         .merge(audit::router())
         .merge(auth::router())
+        .merge(oidc::router())
+        .merge(password::router())
 }
 
 /// Maps a store "not found" to a 404 naming `what`.

@@ -86,14 +86,24 @@ pub async fn spawn_app(engine: Engine) -> Option<TestApp> {
 
 /// As [`spawn_app`], with the state adjusted by `configure` first.
 pub async fn spawn_app_with(engine: Engine, configure: impl FnOnce(AppState) -> AppState) -> Option<TestApp> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_app_on(engine, listener, T0, configure).await
+}
+
+/// As [`spawn_app_with`], serving on `listener`, with the clock at `start`.
+pub async fn spawn_app_on(
+    engine: Engine,
+    listener: tokio::net::TcpListener,
+    start: OffsetDateTime,
+    configure: impl FnOnce(AppState) -> AppState,
+) -> Option<TestApp> {
     let db = TestDb::new(engine).await?;
     let store = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
-    migrate::migrate(&store, T0).await.unwrap();
-    let clock = ManualClock::new(T0);
+    migrate::migrate(&store, start).await.unwrap();
+    let clock = ManualClock::new(start);
     let keyring = Arc::new(autopmo_crypto::Keyring::generate().unwrap());
     let trail = autopmo_trail::AuditTrail::new(store.clone(), keyring, Arc::new(clock.clone()));
     let state = configure(AppState::new(trail, Arc::new(clock.clone()), Limits::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(autopmo_http::serve(listener, state, async move {

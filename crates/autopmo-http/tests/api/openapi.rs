@@ -43,6 +43,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/password-reset/confirm"),
+    ("POST", "/api/v1/auth/password"),
+    ("GET", "/api/v1/auth/oidc/{issuer}/login"),
+    ("GET", "/api/v1/auth/oidc/{issuer}/callback"),
     ("GET", "/api/v1/me/sessions"),
     ("DELETE", "/api/v1/me/sessions/{session_id}"),
     ("GET", "/.well-known/jwks.json"),
@@ -103,7 +108,7 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 }
 
 fn random_ids() -> Vec<(&'static str, String)> {
-    let names = ["project_id", "task_id", "cost_id", "user_id", "session_id"];
+    let names = ["project_id", "task_id", "cost_id", "user_id", "session_id", "issuer"];
     names.into_iter().map(|n| (n, uuid::Uuid::new_v4().to_string())).collect()
 }
 

@@ -10,8 +10,18 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The `/api/v1` operations that take no credentials: login and refresh
-/// (which carry their own secrets in the body).
-pub const PUBLIC_OPERATIONS: &[(&str, &str)] = &[("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/refresh")];
+/// (which carry their own secrets in the body), password reset, and
+/// password change (a bearer is optional there: an account that must change
+/// its password proves the current one instead; api::password tests both).
+pub const PUBLIC_OPERATIONS: &[(&str, &str)] = &[
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/password-reset"),
+    ("post", "/api/v1/auth/password-reset/confirm"),
+    ("post", "/api/v1/auth/password"),
+    ("get", "/api/v1/auth/oidc/{issuer}/login"),
+    ("get", "/api/v1/auth/oidc/{issuer}/callback"),
+];
 
 /// Every operation of the OpenAPI document under `/api/v1` that needs
 /// credentials, as (method, path template).
