@@ -29,13 +29,19 @@ const claimsOf = (sub, a) => ({
   realm_access: { roles: a.roles },
 });
 
+if (!process.env.CLIENT_SECRET) {
+  console.error('CLIENT_SECRET must be set (the test generates one)');
+  process.exit(2);
+}
+
 const server = http.createServer();
 server.listen(0, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
     clients: [{
       client_id: 'autopmo',
-      client_secret: 'autopmo-test-secret',
+      // Made by the test at run time; never stored.
+      client_secret: process.env.CLIENT_SECRET,
       redirect_uris: [process.env.REDIRECT_URI ?? 'http://127.0.0.1/callback'],
       grant_types: ['authorization_code', 'client_credentials'],
       response_types: ['code'],

@@ -17,7 +17,11 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 const CLIENT_ID: &str = "autopmo";
-const CLIENT_SECRET: &str = "autopmo-test-secret";
+/// The client secret, made when the tests start and handed to the provider.
+fn client_secret() -> &'static str {
+    static SECRET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SECRET.get_or_init(|| format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()))
+}
 
 /// A running provider; killed when dropped.
 struct Provider {
@@ -55,6 +59,7 @@ async fn start_provider(redirect_uri: &str) -> Provider {
         .arg("server.mjs")
         .current_dir(provider_dir())
         .env("REDIRECT_URI", redirect_uri)
+        .env("CLIENT_SECRET", client_secret())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -86,7 +91,7 @@ fn issuer_config(issuer: &str, provisioning: Provisioning) -> IssuerConfig {
         name: "test".to_owned(),
         issuer: issuer.to_owned(),
         client_id: CLIENT_ID.to_owned(),
-        client_secret: SecretString::from(CLIENT_SECRET),
+        client_secret: SecretString::from(client_secret()),
         scopes: ["openid", "email", "profile", "roles"].map(str::to_owned).to_vec(),
         audience: "autopmo-api".to_owned(),
         role_claim: "realm_access.roles".to_owned(),
@@ -155,7 +160,7 @@ async fn client_token(app: &TestApp, provider: &Provider, resource: &str) -> Str
     let resp = app
         .client
         .post(format!("{}/token", provider.issuer))
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .basic_auth(CLIENT_ID, Some(client_secret()))
         .form(&[("grant_type", "client_credentials"), ("scope", "api"), ("resource", resource)])
         .send()
         .await
