@@ -2,6 +2,7 @@
 
 mod audit_cmd;
 mod config_cmd;
+mod realm_cmd;
 mod serve;
 mod setup;
 mod siem_cmd;
@@ -38,6 +39,9 @@ enum Command {
     /// Verify, checkpoint and export the audit trail.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// Apply a Keycloak realm export's settings.
+    #[command(subcommand)]
+    Realm(realm_cmd::RealmCommand),
     /// Manage personal API tokens.
     #[command(subcommand)]
     Token(users::TokenCommand),
@@ -53,5 +57,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => users::run_user(cmd, &config).await,
         Command::Token(cmd) => users::run_token(cmd, &config).await,
         Command::Audit(cmd) => audit_cmd::run(cmd, &config).await,
+        Command::Realm(cmd) => realm_cmd::run(cmd, &config).await,
     }
 }

@@ -28,7 +28,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         limits,
         &config.effective_public_url(),
-        autopmo_auth::login::LoginPolicy::default(),
+        autopmo_auth::realm::login_policy(&store).await.context("the imported realm settings")?,
     );
     state.load_keys().await.context("loading the token signing keys")?;
     let transport = autopmo_http::transport::Transport {

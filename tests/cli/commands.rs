@@ -364,3 +364,58 @@ async fn the_first_administrator_sets_its_password_over_the_api() {
     child.start_kill().unwrap();
     let _ = child.wait().await;
 }
+
+#[tokio::test]
+async fn a_keycloak_realm_export_configures_brute_force_protection() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let realm = dir.path().join("realm.json");
+    std::fs::write(
+        &realm,
+        r#"{"realm": "autopmo", "enabled": true, "sslRequired": "external", "registrationAllowed": true,
+            "loginWithEmailAllowed": true, "duplicateEmailsAllowed": false, "resetPasswordAllowed": true,
+            "editUsernameAllowed": false, "bruteForceProtected": true, "permanentLockout": false,
+            "maxFailureWaitSeconds": 900, "minimumQuickLoginWaitSeconds": 60, "waitIncrementSeconds": 600,
+            "quickLoginCheckMilliSeconds": 1000, "maxDeltaTimeSeconds": 43200, "failureFactor": 3,
+            "smtpServer": {"host": "mail.example.org"}}"#,
+    )
+    .unwrap();
+    let (ok, _, stderr) = run(command(&db, dir.path()).args(["realm", "import"]).arg(&realm)).await;
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("applied   failureFactor = 3"), "{stderr}");
+    assert!(stderr.contains("refused   registrationAllowed"), "{stderr}");
+    assert!(stderr.contains("ignored   smtpServer"), "{stderr}");
+    assert!(stderr.contains("holds     duplicateEmailsAllowed"), "{stderr}");
+    // An invalid value changes nothing.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"failureFactor": 0}"#).unwrap();
+    let (ok, _, stderr) = run(command(&db, dir.path()).args(["realm", "import"]).arg(&bad)).await;
+    assert!(!ok && stderr.contains("nothing changed") && stderr.contains("failureFactor"), "{stderr}");
+    // The server enforces the imported factor: three failures lock the account.
+    let create = [
+        "user",
+        "create",
+        "--username",
+        "gil",
+        "--email",
+        "gil@example.org",
+        "--role",
+        "developer",
+        "--password-stdin",
+    ];
+    let (ok, _, stderr) =
+        run_with_stdin(command(&db, dir.path()).args(create), "a long and unusual passphrase 93\n").await;
+    assert!(ok, "{stderr}");
+    let server = start(&db, dir.path()).await;
+    let client = reqwest::Client::new();
+    let login = |password: &'static str| {
+        client
+            .post(format!("{}/api/v1/auth/login", server.base))
+            .json(&serde_json::json!({"username": "gil", "password": password}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(login("wrong wrong wrong").await.unwrap().status(), 401);
+    }
+    assert_eq!(login("a long and unusual passphrase 93").await.unwrap().status(), 401, "locked after 3");
+}

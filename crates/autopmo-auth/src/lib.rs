@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod federation;
 pub mod login;
+pub mod realm;
 pub mod mail;
 pub mod reset;
 pub mod tokens;

@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod password_resets;
 pub mod projects;
 pub mod sessions;
+pub mod settings;
 pub mod siem;
 pub mod signing_keys;
 pub mod tasks;
