@@ -35,6 +35,19 @@ pub enum UserCommand {
     },
     /// List user accounts.
     List,
+    /// Invite someone: prints a single-use invitation token (shown once)
+    /// that `POST /api/v1/auth/invites/accept` turns into an account.
+    Invite {
+        /// The invited email address (the account's email).
+        #[arg(long)]
+        email: String,
+        /// Role (repeatable).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Hours until the invitation expires (default 72).
+        #[arg(long, default_value_t = 72)]
+        expires_hours: i64,
+    },
     /// Disable an account and end its sessions.
     Disable {
         /// Login name or email.
@@ -95,6 +108,22 @@ pub async fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
             let user = accounts.create(new, &operator).await?;
             writeln!(std::io::stdout(), "{}", user.id)?;
             eprintln!("created user {} ({})", user.username, user.id);
+            Ok(())
+        }
+        UserCommand::Invite { email, roles, expires_hours } => {
+            if !(1..=720).contains(&expires_hours) {
+                bail!("--expires-hours must be from 1 to 720");
+            }
+            let email = field("email", Email::parse(&email))?;
+            let roles = roles.iter().map(|r| field("role", Role::parse(r))).collect::<anyhow::Result<Vec<_>>>()?;
+            let (accounts, operator) = accounts(config, &store).await?;
+            let invitation =
+                accounts.invite(&email, roles, time::Duration::hours(expires_hours), None, &operator).await?;
+            writeln!(std::io::stdout(), "{}", invitation.token.expose_secret())?;
+            eprintln!(
+                "invitation for {email} printed above (shown once); it expires at {} and can be used once",
+                invitation.expires_at
+            );
             Ok(())
         }
         UserCommand::Disable { user } => {

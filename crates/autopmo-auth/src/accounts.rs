@@ -73,6 +73,17 @@ impl Accounts {
     /// Creates an account (audited as `user.created`; a `system_admin` grant
     /// also raises a `privileged_role_granted` alert).
     pub async fn create(&self, new: NewUser, actor: &Actor) -> Result<User, AuthError> {
+        self.create_with(new, actor, None).await
+    }
+
+    /// As [`create`](Self::create), spending the invite whose token hash is
+    /// `invite` in the same transaction (so one invite makes one account).
+    pub(crate) async fn create_with(
+        &self,
+        new: NewUser,
+        actor: &Actor,
+        invite: Option<&str>,
+    ) -> Result<User, AuthError> {
         let hash = match &new.password {
             Some(password) => {
                 self.check_password(password, new.username.as_str(), new.email.as_str())?;
@@ -99,6 +110,11 @@ impl Accounts {
         let mut created = event(&self.trail, "user.created", "create", user.id, actor)
             .with_metadata(&serde_json::json!({"roles": role_names, "password_set": hash.is_some()}));
         let mut uow = self.trail.store().begin().await?;
+        if let Some(token_hash) = invite
+            && !autopmo_store::invites::spend(uow.conn(), token_hash, now).await?
+        {
+            return Err(AuthError::Invalid("this invitation is not valid (unknown, used or expired)".to_owned()));
+        }
         match users::insert(uow.conn(), &user).await {
             Ok(()) => {}
             Err(StoreError::Duplicate(what)) => return Err(AuthError::Duplicate(what)),
@@ -218,5 +234,77 @@ impl Accounts {
     pub async fn find(&self, login: &str) -> Result<User, AuthError> {
         let mut conn = self.trail.store().read().await?;
         users::find_by_login(&mut conn, login).await?.ok_or(AuthError::UnknownUser)
+    }
+}
+
+/// A new invitation: the token to hand over (shown once) and its end.
+#[derive(Debug)]
+pub struct Invitation {
+    /// `apmo_inv_…`; only its hash is stored.
+    pub token: SecretString,
+    /// It cannot be used after this.
+    pub expires_at: time::OffsetDateTime,
+}
+
+impl Accounts {
+    /// Invites `email` with `roles`: a single-use token valid for `ttl`
+    /// (`user.invited`). Accounts come from an administrator or an invite,
+    /// never from self-registration.
+    pub async fn invite(
+        &self,
+        email: &Email,
+        roles: Vec<Role>,
+        ttl: time::Duration,
+        invited_by: Option<UserId>,
+        actor: &Actor,
+    ) -> Result<Invitation, AuthError> {
+        let now = self.trail.now();
+        let random = autopmo_crypto::random_bytes::<32>().map_err(|e| AuthError::Password(e.to_string()))?;
+        let token = format!("apmo_inv_{}", autopmo_crypto::base64url(&random));
+        let role_names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        let invite = autopmo_store::invites::Invite {
+            token_hash: crate::login::secret_hash(&token),
+            email_normalized: email.normalized(),
+            roles: serde_json::to_string(&role_names).map_err(|e| AuthError::Invalid(e.to_string()))?,
+            created_by: invited_by.map(|u| u.to_string()),
+            created_at: now,
+            expires_at: now + ttl,
+            used_at: None,
+        };
+        let mut record = AuditRecord::new("user.invited", Category::Administrative, "invite", Outcome::Success, now)
+            .with_metadata(&serde_json::json!({"roles": role_names, "expires_at": invite.expires_at.unix_timestamp()}));
+        record.actor = actor.clone();
+        let mut uow = self.trail.store().begin().await?;
+        autopmo_store::invites::insert(uow.conn(), &invite).await?;
+        uow.append_audit(&mut record).await?;
+        uow.commit().await?;
+        Ok(Invitation { token: SecretString::from(token), expires_at: invite.expires_at })
+    }
+
+    /// Creates the invited account: the email and roles come from the
+    /// invitation, the username, name and password from the person. The
+    /// invitation is spent in the same transaction.
+    pub async fn accept_invite(
+        &self,
+        token: &str,
+        username: Username,
+        display_name: DisplayName,
+        password: SecretString,
+        actor: &Actor,
+    ) -> Result<User, AuthError> {
+        let refused = || AuthError::Invalid("this invitation is not valid (unknown, used or expired)".to_owned());
+        if !token.starts_with("apmo_inv_") || token.len() > 128 {
+            return Err(refused());
+        }
+        let hash = crate::login::secret_hash(token);
+        let mut conn = self.trail.store().read().await?;
+        let invite = autopmo_store::invites::valid(&mut conn, &hash, self.trail.now()).await?.ok_or_else(refused)?;
+        drop(conn);
+        let email = Email::parse(&invite.email_normalized).map_err(|_| refused())?;
+        let names: Vec<String> = serde_json::from_str(&invite.roles).map_err(|_| refused())?;
+        let roles = names.iter().map(|r| Role::parse(r).map_err(|_| refused())).collect::<Result<Vec<_>, _>>()?;
+        let new =
+            NewUser { username, email, display_name, roles, password: Some(password), must_change_password: false };
+        self.create_with(new, actor, Some(&hash)).await
     }
 }

@@ -3,8 +3,8 @@
 pub mod accounts;
 pub mod federation;
 pub mod login;
-pub mod realm;
 pub mod mail;
+pub mod realm;
 pub mod reset;
 pub mod tokens;
 

@@ -42,6 +42,8 @@ pub struct AppState {
     pub tokens: autopmo_auth::tokens::Tokens,
     /// Password reset by email and password change.
     pub passwords: autopmo_auth::reset::Passwords,
+    /// Account administration (invitations).
+    pub accounts: autopmo_auth::accounts::Accounts,
     /// `sslRequired` and trusted proxies.
     pub transport: Arc<crate::transport::Transport>,
     /// External OIDC issuers (none unless configured).
@@ -69,6 +71,11 @@ impl AppState {
         let hasher = autopmo_crypto::PasswordHasher::default();
         // The only failure is a keyring without a signing key, which cannot be loaded in the first place.
         let logins = autopmo_auth::login::Logins::new(trail.clone(), hasher.clone(), login_policy);
+        let accounts = autopmo_auth::accounts::Accounts::new(
+            trail.clone(),
+            hasher.clone(),
+            autopmo_identity::password_policy::PasswordPolicy::default(),
+        );
         let passwords = autopmo_auth::reset::Passwords::new(
             trail.clone(),
             hasher,
@@ -87,6 +94,7 @@ impl AppState {
             logins,
             tokens,
             passwords,
+            accounts,
             transport: Arc::default(),
             federation: None,
         }

@@ -10,6 +10,7 @@ mod uow;
 pub mod costs;
 pub mod credentials;
 pub mod federation;
+pub mod invites;
 pub mod members;
 pub mod migrate;
 pub mod password_resets;

@@ -140,7 +140,68 @@ async fn the_first_administrator_is_made_once(db: TestDb) {
 }
 
 backend_tests!(
+    invitations_make_one_account_each,
     passwords_follow_the_policy,
     password_changes_and_disabling_end_sessions,
     the_first_administrator_is_made_once
 );
+
+async fn invitations_make_one_account_each(db: TestDb) {
+    let (trail, clock) = trail(&db).await;
+    let accounts = Accounts::new(trail.clone(), cheap_hasher(), PasswordPolicy::default());
+    let actor = Actor::default();
+    let email = Email::parse("Nina@Example.org").unwrap();
+    let invitation =
+        accounts.invite(&email, vec![Role::Stakeholder], time::Duration::hours(72), None, &actor).await.unwrap();
+    let token = secrecy::ExposeSecret::expose_secret(&invitation.token).to_owned();
+    assert!(token.starts_with("apmo_inv_"));
+    let accept = |name: &str| {
+        accounts.accept_invite(
+            &token,
+            Username::parse(name).unwrap(),
+            DisplayName::parse(name).unwrap(),
+            SecretString::from(STRONG.to_owned()),
+            &actor,
+        )
+    };
+    let nina = accept("nina").await.unwrap();
+    assert_eq!(nina.roles, vec![Role::Stakeholder], "the roles come from the invitation");
+    assert_eq!(nina.email.normalized(), "nina@example.org");
+    assert!(matches!(accept("nina2").await, Err(AuthError::Invalid(_))), "an invitation is used once");
+    // An expired one is refused.
+    let late = accounts
+        .invite(
+            &Email::parse("omar@example.org").unwrap(),
+            vec![Role::Developer],
+            time::Duration::hours(1),
+            None,
+            &actor,
+        )
+        .await
+        .unwrap();
+    clock.advance(time::Duration::hours(2));
+    let late_token = secrecy::ExposeSecret::expose_secret(&late.token).to_owned();
+    let refused = accounts
+        .accept_invite(
+            &late_token,
+            Username::parse("omar").unwrap(),
+            DisplayName::parse("Omar").unwrap(),
+            SecretString::from(STRONG.to_owned()),
+            &actor,
+        )
+        .await;
+    assert!(matches!(refused, Err(AuthError::Invalid(_))));
+    assert!(matches!(
+        accounts
+            .accept_invite(
+                "apmo_inv_made-up",
+                Username::parse("x-y-z").unwrap(),
+                DisplayName::parse("X").unwrap(),
+                SecretString::from(STRONG.to_owned()),
+                &actor
+            )
+            .await,
+        Err(AuthError::Invalid(_))
+    ));
+    assert_eq!(events(&trail, "user.invited").await, 2);
+}

@@ -4,6 +4,7 @@ mod audit;
 mod auth;
 mod costs;
 mod health;
+mod invites;
 mod members;
 mod oidc;
 mod password;
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(costs::router())
         .merge(audit::router())
         .merge(auth::router())
+        .merge(invites::router())
         .merge(oidc::router())
         .merge(password::router())
 }

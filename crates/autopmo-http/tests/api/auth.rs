@@ -216,7 +216,41 @@ async fn sessions_expire_and_can_be_ended(app: TestApp) {
     assert_eq!(me(&app, &access).await, StatusCode::UNAUTHORIZED, "a disabled user's token stops at once");
 }
 
+async fn an_invitation_becomes_an_account(app: TestApp) {
+    let token = format!("apmo_inv_{}", uuid::Uuid::new_v4().simple());
+    let now = app.clock_now();
+    let invite = autopmo_store::invites::Invite {
+        token_hash: autopmo_auth::login::secret_hash(&token),
+        email_normalized: "ivy@example.org".to_owned(),
+        roles: r#"["developer"]"#.to_owned(),
+        created_by: None,
+        created_at: now,
+        expires_at: now + Duration::hours(72),
+        used_at: None,
+    };
+    let mut uow = app.store.begin().await.unwrap();
+    autopmo_store::invites::insert(uow.conn(), &invite).await.unwrap();
+    uow.commit().await.unwrap();
+    let accept = |username: &str, password: &str| {
+        app.client
+            .post(app.url("/api/v1/auth/invites/accept"))
+            .json(&json!({"token": token, "username": username, "password": password}))
+            .send()
+    };
+    // A weak password is refused and the invitation stays usable.
+    assert_eq!(accept("ivy", "password").await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let created = expect_json(accept("ivy", PASSWORD).await.unwrap(), StatusCode::CREATED).await;
+    assert_eq!(created["username"], "ivy");
+    assert_problem(accept("ivy2", PASSWORD).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_invite").await;
+    let (access, _) = tokens(&app, "ivy@example.org").await;
+    let me_body =
+        expect_json(app.client.get(app.url("/api/v1/me")).bearer_auth(&access).send().await.unwrap(), StatusCode::OK)
+            .await;
+    assert_eq!(me_body["roles"], json!(["developer"]));
+}
+
 api_tests!(
+    an_invitation_becomes_an_account,
     login_gives_tokens_that_work,
     every_refusal_gets_the_same_answer,
     lockout_follows_keycloak_through_http,

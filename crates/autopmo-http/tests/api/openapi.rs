@@ -41,6 +41,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/audit/events"),
     ("GET", "/api/v1/security/alerts"),
     ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/invites/accept"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
     ("POST", "/api/v1/auth/password-reset"),

@@ -21,6 +21,7 @@ pub const PUBLIC_OPERATIONS: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/password"),
     ("get", "/api/v1/auth/oidc/{issuer}/login"),
     ("get", "/api/v1/auth/oidc/{issuer}/callback"),
+    ("post", "/api/v1/auth/invites/accept"),
 ];
 
 /// Every operation of the OpenAPI document under `/api/v1` that needs
