@@ -30,6 +30,9 @@ use time::{Duration, OffsetDateTime};
 /// The prefix of refresh tokens (so secret scanners can spot a leaked one).
 pub const REFRESH_PREFIX: &str = "apmo_rt_";
 
+/// The prefix of session secrets (the browser cookie's value).
+pub const SESSION_PREFIX: &str = "apmo_ses_";
+
 /// Session and brute-force settings.
 #[derive(Debug, Clone)]
 pub struct LoginPolicy {
@@ -80,8 +83,13 @@ pub struct Grant {
     pub user: User,
     /// The new session.
     pub session: Session,
-    /// The refresh token (shown once; only its hash is stored).
+    /// The refresh token (shown once; only its hash is stored). Empty for a
+    /// [`SessionKind::Browser`] session, which has none: the cookie is its
+    /// only credential.
     pub refresh_token: SecretString,
+    /// The session's secret (`apmo_ses_…`, the browser cookie's value; shown
+    /// once, only its hash is stored). An API client never sees it.
+    pub session_secret: SecretString,
     /// The user must set a new password before anything else.
     pub must_change_password: bool,
 }
@@ -153,8 +161,13 @@ impl Logins {
         raw.and_then(|r| serde_json::from_str(&r).ok()).unwrap_or_default()
     }
 
-    /// Tries a password login.
+    /// Tries a password login; a success opens an API session (tokens).
     pub async fn login(&self, attempt: Attempt) -> Result<Result<Grant, Refusal>, AuthError> {
+        self.login_as(attempt, SessionKind::Api).await
+    }
+
+    /// Tries a password login; a success opens a session of `kind`.
+    pub async fn login_as(&self, attempt: Attempt, kind: SessionKind) -> Result<Result<Grant, Refusal>, AuthError> {
         let now = self.trail.now();
         let address_key = attempt.address.as_deref().map(|a| self.address_key(a));
         let mut conn = self.trail.store().read().await?;
@@ -183,7 +196,7 @@ impl Logins {
         let verification = self.hasher.verify(&attempt.password, stored.as_ref().map(|(h, _)| h.as_str())).await?;
         let mut uow = self.trail.store().begin().await?;
         let outcome = self
-            .settle(&mut uow, &attempt, user.as_ref(), stored.as_ref(), verification, address_key.as_deref(), now)
+            .settle(&mut uow, &attempt, user.as_ref(), stored.as_ref(), verification, address_key.as_deref(), kind, now)
             .await?;
         uow.commit().await?;
         // An upgrade of an old hash, after the login committed.
@@ -207,6 +220,7 @@ impl Logins {
         stored: Option<&(String, bool)>,
         verification: Verification,
         address_key: Option<&str>,
+        kind: SessionKind,
         now: OffsetDateTime,
     ) -> Result<Result<Grant, Refusal>, AuthError> {
         let refuse = |reason: &str| -> AuditRecord {
@@ -254,10 +268,15 @@ impl Logins {
             let state = serde_json::to_string(&throttle.on_success()).map_err(|e| AuthError::Invalid(e.to_string()))?;
             credentials::save_address_throttle(uow.conn(), key, &state, now).await?;
         }
-        let grant = self.open_session(uow, user, vec!["pwd".to_owned()], stored.is_some_and(|(_, m)| *m), now).await?;
-        let mut record = self
-            .event("auth.login", AuditOutcome::Success, &attempt.actor, Some(user))
-            .with_metadata(&serde_json::json!({"method": "password", "session_id": grant.session.id}));
+        let must_change = stored.is_some_and(|(_, m)| *m);
+        let grant = self.open_session_of(uow, user, kind, vec!["pwd".to_owned()], must_change, now).await?;
+        let kind_name = match kind {
+            SessionKind::Browser => "browser",
+            SessionKind::Api => "api",
+        };
+        let mut record = self.event("auth.login", AuditOutcome::Success, &attempt.actor, Some(user)).with_metadata(
+            &serde_json::json!({"method": "password", "session_id": grant.session.id, "session_kind": kind_name}),
+        );
         record.session_id = Some(grant.session.id.clone());
         uow.append_audit(&mut record).await?;
         Ok(Ok(grant))
@@ -319,8 +338,8 @@ impl Logins {
         Ok(())
     }
 
-    /// Opens a session for `user` (authenticated by `amr`) with a first
-    /// refresh token, inside `uow`.
+    /// Opens an API session for `user` (authenticated by `amr`) with a
+    /// first refresh token, inside `uow`.
     pub async fn open_session(
         &self,
         uow: &mut UnitOfWork,
@@ -329,10 +348,25 @@ impl Logins {
         must_change_password: bool,
         now: OffsetDateTime,
     ) -> Result<Grant, AuthError> {
+        self.open_session_of(uow, user, SessionKind::Api, amr, must_change_password, now).await
+    }
+
+    /// Opens a session of `kind` for `user` (authenticated by `amr`) inside
+    /// `uow`. An API session gets a first refresh token; a browser session
+    /// gets none (its secret, the cookie, is its only credential).
+    pub async fn open_session_of(
+        &self,
+        uow: &mut UnitOfWork,
+        user: &User,
+        kind: SessionKind,
+        amr: Vec<String>,
+        must_change_password: bool,
+        now: OffsetDateTime,
+    ) -> Result<Grant, AuthError> {
         let session = Session {
             id: format!("ses_{}", uuid_like()?),
             user_id: user.id.to_string(),
-            kind: SessionKind::Api,
+            kind,
             created_at: now,
             last_seen_at: now,
             absolute_expires_at: now + self.policy.session_absolute,
@@ -340,8 +374,18 @@ impl Logins {
             amr,
             revoked: None,
         };
-        let secret = random_secret("apmo_ses_")?;
+        let secret = random_secret(SESSION_PREFIX)?;
         sessions::insert(uow.conn(), &session, &secret_hash(&secret)).await?;
+        let session_secret = SecretString::from(secret);
+        if kind == SessionKind::Browser {
+            return Ok(Grant {
+                user: user.clone(),
+                session,
+                refresh_token: SecretString::from(String::new()),
+                session_secret,
+                must_change_password,
+            });
+        }
         let refresh = random_secret(REFRESH_PREFIX)?;
         let token = RefreshToken {
             token_hash: secret_hash(&refresh),
@@ -352,7 +396,13 @@ impl Logins {
             used_at: None,
         };
         sessions::insert_refresh(uow.conn(), &token).await?;
-        Ok(Grant { user: user.clone(), session, refresh_token: SecretString::from(refresh), must_change_password })
+        Ok(Grant {
+            user: user.clone(),
+            session,
+            refresh_token: SecretString::from(refresh),
+            session_secret,
+            must_change_password,
+        })
     }
 }
 

@@ -59,6 +59,10 @@ pub enum ApiError {
     /// Authenticated, but not allowed.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A request authenticated by the session cookie failed the CSRF rule
+    /// (`X-Requested-With: autopmo`, same `Origin`).
+    #[error("csrf rejected: {0}")]
+    CsrfRejected(String),
     /// The resource does not exist (or is not visible).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -225,6 +229,9 @@ impl IntoResponse for ApiError {
                 None,
             ),
             Self::Forbidden(detail) => render(S::FORBIDDEN, "forbidden", "Forbidden", detail, None, None, None),
+            Self::CsrfRejected(detail) => {
+                render(S::FORBIDDEN, "csrf_rejected", "Cross-site request refused", detail, None, None, None)
+            }
             Self::NotFound(what) => {
                 render(S::NOT_FOUND, "not_found", "Not found", format!("no such {what}"), None, None, None)
             }

@@ -7,13 +7,35 @@
 //! session on every request, so a revoked session's tokens stop working at
 //! once), a personal API token (`apmo_pat_…`), or an RS256 JWT access
 //! token from a configured external OIDC issuer (`docs/federation.md`).
+//!
+//! Without an `Authorization` header, a browser session's cookie
+//! (`__Host-autopmo_session`, from a login with `"session": "cookie"`) is
+//! accepted: its session is found by the hash of its secret and checked by
+//! the same rules as an access token's. A cookie-authenticated request with
+//! an unsafe method (POST, PUT, PATCH, DELETE) must also carry
+//! `X-Requested-With: autopmo` and, when it has an `Origin`, the public
+//! URL's origin; otherwise it is refused (403 `csrf_rejected`) before the
+//! handler runs.
 
 use crate::problem::ApiError;
 use crate::state::AppState;
 use autopmo_domain::{Role, UserId, Username};
+use autopmo_store::sessions::{Session, SessionKind};
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+
+/// The name of the browser session cookie. The `__Host-` prefix makes
+/// browsers accept it only with `Secure`, `Path=/` and no `Domain`, so that
+/// neither a sibling subdomain nor a plain-HTTP page can set or shadow it.
+pub const SESSION_COOKIE: &str = "__Host-autopmo_session";
+
+/// The header (and its value) a cookie-authenticated unsafe request must
+/// carry: a cross-site form cannot send it, and a cross-site script cannot
+/// either without a CORS preflight, which is never granted.
+pub const CSRF_HEADER: &str = "x-requested-with";
+/// See [`CSRF_HEADER`].
+pub const CSRF_VALUE: &str = "autopmo";
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -30,6 +52,8 @@ pub struct Principal {
     pub session_id: Option<String>,
     /// How the user authenticated in this session (`pwd`, …) and when.
     pub amr: Vec<String>,
+    /// The credential was the browser session cookie.
+    pub by_cookie: bool,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -37,7 +61,17 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::Unauthenticated);
+            let Some(secret) = session_cookie(&parts.headers) else {
+                return Err(ApiError::Unauthenticated);
+            };
+            // CSRF first: a forged request is refused without touching the session.
+            check_csrf(parts, state)?;
+            let principal = from_cookie(state, secret).await?;
+            if let Some(ctx) = parts.extensions.get::<crate::audit::AuditCtx>() {
+                ctx.authenticated(state, principal.user_id, principal.username.as_str()).await?;
+                ctx.session(principal.session_id.clone());
+            }
+            return Ok(principal);
         };
         let value = value.to_str().map_err(|_| ApiError::Unauthenticated)?;
         let Some((scheme, token)) = value.split_once(' ') else {
@@ -59,6 +93,7 @@ impl FromRequestParts<AppState> for Principal {
                 credential_id: Some(credential_id),
                 session_id: None,
                 amr: Vec::new(),
+                by_cookie: false,
             }
         } else if let Some(federation) = &state.federation
             && autopmo_auth::federation::unverified_issuer(token).is_some_and(|iss| federation.knows_issuer(&iss))
@@ -93,6 +128,7 @@ async fn from_federated_token(
             credential_id: None,
             session_id: None,
             amr: vec!["fed".to_owned()],
+            by_cookie: false,
         }),
         Err(FederationError::Unavailable(e)) => {
             tracing::warn!(error = %e, "external bearer token not checked: identity provider unavailable");
@@ -131,17 +167,92 @@ pub(crate) async fn expire(state: &AppState, session_id: &str, user_id: &str, no
     }
 }
 
-/// An access token: its signature and claims, then its session (not
-/// revoked, not idle for longer than the idle timeout, not past its absolute
-/// end) and its user (still active; roles as they are now).
+/// The value of the session cookie, if the request has one (the first, if
+/// several are sent).
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, lowercased.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    format!("{scheme}://{authority}").to_ascii_lowercase()
+}
+
+/// The CSRF rule for a cookie-authenticated request: a safe method passes;
+/// an unsafe one needs `X-Requested-With: autopmo` and, when an `Origin` is
+/// sent, the public URL's origin.
+fn check_csrf(parts: &Parts, state: &AppState) -> Result<(), ApiError> {
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE) {
+        return Ok(());
+    }
+    let headers = &parts.headers;
+    let marked = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == CSRF_VALUE);
+    if !marked {
+        return Err(ApiError::CsrfRejected(format!(
+            "a request authenticated by the session cookie that changes something must carry the header \
+             X-Requested-With: {CSRF_VALUE}"
+        )));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let expected = origin_of(state.tokens.policy().issuer());
+        let same = origin.to_str().is_ok_and(|o| o.trim().to_ascii_lowercase() == expected);
+        if !same {
+            return Err(ApiError::CsrfRejected(format!(
+                "a request authenticated by the session cookie must come from {expected}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A browser session's cookie: the session found by the hash of its secret,
+/// then the same checks as for an access token.
+async fn from_cookie(state: &AppState, secret: &str) -> Result<Principal, ApiError> {
+    if !secret.starts_with(autopmo_auth::login::SESSION_PREFIX) || secret.len() > 256 {
+        return Err(ApiError::Unauthenticated);
+    }
+    let hash = autopmo_auth::login::secret_hash(secret);
+    let mut conn = state.store.read().await?;
+    let session = autopmo_store::sessions::by_secret(&mut conn, &hash).await?.ok_or(ApiError::Unauthenticated)?;
+    drop(conn);
+    if session.kind != SessionKind::Browser {
+        return Err(ApiError::Unauthenticated);
+    }
+    let user_id = session.user_id.clone();
+    let mut principal = live_session(state, session, &user_id).await?;
+    principal.by_cookie = true;
+    Ok(principal)
+}
+
+/// An access token: its signature and claims, then its session (see
+/// [`live_session`]).
 async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let claims = state.tokens.verify(token).await.ok_or(ApiError::Unauthenticated)?;
-    let now = state.now();
     let mut conn = state.store.read().await?;
     let session = autopmo_store::sessions::get(&mut conn, &claims.sid).await?.ok_or(ApiError::Unauthenticated)?;
+    drop(conn);
+    live_session(state, session, &claims.sub).await
+}
+
+/// The checks every session credential (access token or cookie) passes: the
+/// session belongs to `user_id`, is not revoked, not idle for longer than
+/// the idle timeout, not past its absolute end (an expired one is ended
+/// and audited); its user is still active, with roles as they are now. The
+/// idle timeout slides, at most once a minute per session.
+async fn live_session(state: &AppState, session: Session, user_id: &str) -> Result<Principal, ApiError> {
+    let now = state.now();
     let policy = state.logins.policy();
     let live = session.revoked.is_none()
-        && session.user_id == claims.sub
+        && session.user_id == user_id
         && now < session.absolute_expires_at
         && now - session.last_seen_at < policy.session_idle;
     if !live {
@@ -150,7 +261,8 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
         }
         return Err(ApiError::Unauthenticated);
     }
-    let user_id: UserId = claims.sub.parse().map_err(|_| ApiError::Unauthenticated)?;
+    let user_id: UserId = user_id.parse().map_err(|_| ApiError::Unauthenticated)?;
+    let mut conn = state.store.read().await?;
     let user = autopmo_store::users::get(&mut conn, user_id).await.map_err(|_| ApiError::Unauthenticated)?;
     drop(conn);
     if user.status != autopmo_domain::UserStatus::Active {
@@ -169,5 +281,6 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
         credential_id: None,
         session_id: Some(session.id),
         amr: session.amr,
+        by_cookie: false,
     })
 }

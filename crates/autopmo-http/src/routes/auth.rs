@@ -4,13 +4,13 @@
 use crate::audit::Audit;
 use crate::extract::json::ValidJson;
 use crate::extract::path::Ids;
-use crate::extract::principal::Principal;
+use crate::extract::principal::{Principal, SESSION_COOKIE};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use autopmo_audit::{AuditRecord, Category, Outcome};
 use autopmo_auth::AuthError;
 use autopmo_auth::login::{Attempt, Grant, Refusal, secret_hash};
-use autopmo_store::sessions::{self, RefreshToken};
+use autopmo_store::sessions::{self, RefreshToken, SessionKind};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -41,11 +41,28 @@ pub struct LoginRequest {
     /// Password.
     #[schema(value_type = String)]
     password: SecretString,
+    /// What the login hands out: `tokens` (the default) or `cookie`.
+    #[serde(default)]
+    session: SessionMode,
+}
+
+/// How a login is held: by tokens (API clients) or by a cookie (browsers).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionMode {
+    /// Access and refresh tokens in the body.
+    #[default]
+    Tokens,
+    /// A browser session: 204 with `Set-Cookie: __Host-autopmo_session=…`.
+    Cookie,
 }
 
 impl std::fmt::Debug for LoginRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginRequest").field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("session", &self.session)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,6 +113,8 @@ pub struct SessionView {
     expires_at: String,
     /// How the user authenticated (`pwd`, …).
     amr: Vec<String>,
+    /// `browser` (by cookie) or `api` (by tokens).
+    kind: &'static str,
     /// Whether this is the session of the request.
     current: bool,
 }
@@ -114,12 +133,34 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
+/// The session cookie (`__Host-`: the browser accepts it only with `Secure`,
+/// `Path=/` and no `Domain`). No `Max-Age`: it lasts as long as the
+/// browser runs, and the server ends the session anyway (idle, absolute).
+fn session_cookie(secret: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(&format!("{SESSION_COOKIE}={secret}; Path=/; Secure; HttpOnly; SameSite=Strict"))
+        .map_err(|e| ApiError::Internal(Box::new(e)))
+}
+
+/// Tells the browser to drop the session cookie.
+fn cleared_cookie() -> HeaderValue {
+    HeaderValue::from_static("__Host-autopmo_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
 async fn tokens_for(state: &AppState, grant: &Grant) -> Result<Response, ApiError> {
-    let roles: Vec<String> = grant.user.roles.iter().map(|r| r.as_str().to_owned()).collect();
-    let (access, ttl) = state.tokens.issue(&grant.session, &roles).await.map_err(auth_error)?;
+    tokens_response(state, &grant.user, &grant.session, &grant.refresh_token).await
+}
+
+async fn tokens_response(
+    state: &AppState,
+    user: &autopmo_domain::User,
+    session: &sessions::Session,
+    refresh_token: &SecretString,
+) -> Result<Response, ApiError> {
+    let roles: Vec<String> = user.roles.iter().map(|r| r.as_str().to_owned()).collect();
+    let (access, ttl) = state.tokens.issue(session, &roles).await.map_err(auth_error)?;
     let body = TokenResponse {
         access_token: access,
-        refresh_token: grant.refresh_token.expose_secret().to_owned(),
+        refresh_token: refresh_token.expose_secret().to_owned(),
         token_type: "Bearer",
         expires_in: ttl.whole_seconds(),
     };
@@ -127,9 +168,12 @@ async fn tokens_for(state: &AppState, grant: &Grant) -> Result<Response, ApiErro
 }
 
 /// Logs in with a password. Every refusal (unknown user, wrong password,
-/// locked or disabled account) gets the same 401.
+/// locked or disabled account) gets the same 401. With `"session":
+/// "cookie"`, a browser session: 204 and the `__Host-autopmo_session` cookie.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, description = "Invalid credentials"),
+    responses((status = 200, body = TokenResponse),
+        (status = 204, description = "Browser session opened: Set-Cookie __Host-autopmo_session"),
+        (status = 401, description = "Invalid credentials"),
         (status = 403, description = "The password must be changed first"),
         (status = 429, description = "Too many failures from this address"), (status = 503, description = "Busy")))]
 async fn login(
@@ -139,7 +183,11 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let attempt =
         Attempt { login: body.username, password: body.password, address: audit.0.address(), actor: audit.0.actor() };
-    match state.logins.login(attempt).await.map_err(auth_error)? {
+    let kind = match body.session {
+        SessionMode::Tokens => SessionKind::Api,
+        SessionMode::Cookie => SessionKind::Browser,
+    };
+    match state.logins.login_as(attempt, kind).await.map_err(auth_error)? {
         Ok(grant) if grant.must_change_password => {
             // Keycloak's UPDATE_PASSWORD required action: no tokens until it is done.
             let mut uow = state.store.begin().await?;
@@ -153,6 +201,13 @@ async fn login(
         }
         Ok(grant) => {
             audit.0.session(Some(grant.session.id.clone()));
+            if kind == SessionKind::Browser {
+                let mut response = StatusCode::NO_CONTENT.into_response();
+                response
+                    .headers_mut()
+                    .insert(header::SET_COOKIE, session_cookie(grant.session_secret.expose_secret())?);
+                return Ok(no_store(response));
+            }
             tokens_for(&state, &grant).await
         }
         Err(Refusal::InvalidCredentials) => Err(ApiError::InvalidCredentials),
@@ -206,13 +261,14 @@ async fn refresh(
     }
     let session = sessions::get(uow.conn(), &token.session_id).await?.ok_or(ApiError::Unauthenticated)?;
     let policy = state.logins.policy();
-    let live = session.revoked.is_none()
+    let live = session.kind == SessionKind::Api
+        && session.revoked.is_none()
         && now < token.expires_at
         && now < session.absolute_expires_at
         && now - session.last_seen_at < policy.session_idle;
     if !live {
         drop(uow);
-        if session.revoked.is_none() {
+        if session.revoked.is_none() && session.kind == SessionKind::Api {
             crate::extract::principal::expire(&state, &session.id, &session.user_id, now).await;
         }
         return Err(ApiError::Unauthenticated);
@@ -249,8 +305,7 @@ async fn refresh(
     uow.append_audit(&mut record).await?;
     uow.commit().await?;
     audit.0.session(Some(session.id.clone()));
-    let grant = Grant { user, session, refresh_token: SecretString::from(secret), must_change_password: false };
-    tokens_for(&state, &grant).await
+    tokens_response(&state, &user, &session, &SecretString::from(secret)).await
 }
 
 async fn end_session(
@@ -276,10 +331,11 @@ async fn end_session(
     Ok(true)
 }
 
-/// Ends the session of the access token used.
+/// Ends the session of the access token (or the session cookie) used; with
+/// the cookie, also clears it (`Max-Age=0`).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "Logged out"), (status = 401, description = "Unauthenticated")))]
-async fn logout(State(state): State<AppState>, principal: Principal, audit: Audit) -> Result<StatusCode, ApiError> {
+async fn logout(State(state): State<AppState>, principal: Principal, audit: Audit) -> Result<Response, ApiError> {
     let Some(id) = principal.session_id.clone() else {
         return Err(ApiError::BadRequest {
             kind: "no_session",
@@ -287,10 +343,14 @@ async fn logout(State(state): State<AppState>, principal: Principal, audit: Audi
         });
     };
     end_session(&state, &audit, &principal, &id, "logout").await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if principal.by_cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cleared_cookie());
+    }
+    Ok(response)
 }
 
-/// Lists the caller's active sessions.
+/// Lists the caller's active sessions, browser (cookie) and API (token) alike.
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Vec<SessionView>), (status = 401, description = "Unauthenticated")))]
 async fn my_sessions(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<SessionView>>, ApiError> {
@@ -308,6 +368,10 @@ async fn my_sessions(State(state): State<AppState>, principal: Principal) -> Res
                 created_at: fmt(s.created_at),
                 last_seen_at: fmt(s.last_seen_at),
                 expires_at: fmt(s.absolute_expires_at),
+                kind: match s.kind {
+                    SessionKind::Browser => "browser",
+                    SessionKind::Api => "api",
+                },
                 amr: s.amr,
             })
             .collect(),

@@ -19,7 +19,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_users)).routes(routes!(get_user)).routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(get_user))
+        .routes(routes!(me))
+        .routes(routes!(revoke_sessions))
 }
 
 /// List parameters.
@@ -75,4 +79,36 @@ async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<
     let mut conn = state.store.read().await?;
     let user = users::get(&mut conn, principal.user_id).await.map_err(or_404("user"))?;
     Ok(Json(user.into()))
+}
+
+/// Ends every session of a user (system administrators only); their access
+/// tokens stop working on the next request.
+#[utoipa::path(post, path = "/api/v1/users/{user_id}/sessions/revoke", tag = "users",
+    params(("user_id" = String, Path, description = "User id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "How many sessions ended"), (status = 401, description = "Unauthenticated"),
+        (status = 403, description = "Not a system administrator"), (status = 404, description = "No such user")))]
+async fn revoke_sessions(
+    State(state): State<AppState>,
+    principal: Principal,
+    audit: crate::audit::Audit,
+    ids: Ids,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !principal.roles.contains(&autopmo_domain::Role::SystemAdmin) {
+        return Err(ApiError::Forbidden("ending another user's sessions is for system administrators".to_owned()));
+    }
+    let id: UserId = ids.get("user_id", "user")?;
+    let now = state.now();
+    let mut uow = state.store.begin().await?;
+    users::get(uow.conn(), id).await.map_err(or_404("user"))?;
+    let ended =
+        autopmo_store::sessions::revoke_all_for_user(uow.conn(), &id.to_string(), "revoked_by_admin", now).await?;
+    let mut event = audit
+        .0
+        .event(&state, "user.sessions_revoked", "revoke")
+        .with_resource("user", Some(id.to_string()), None)
+        .with_metadata(&serde_json::json!({"sessions_ended": ended}));
+    event.category = autopmo_audit::Category::Administrative;
+    audit.commit(&state, uow, axum::http::StatusCode::OK, vec![event]).await?;
+    Ok(Json(serde_json::json!({"sessions_ended": ended})))
 }

@@ -249,7 +249,23 @@ async fn an_invitation_becomes_an_account(app: TestApp) {
     assert_eq!(me_body["roles"], json!(["developer"]));
 }
 
+async fn an_administrator_ends_all_sessions_of_a_user(app: TestApp) {
+    let user = with_password(&app, "gus").await;
+    let (first, _) = tokens(&app, "gus").await;
+    let (second, _) = tokens(&app, "gus").await;
+    let path = format!("/api/v1/users/{}/sessions/revoke", user.id);
+    // A project manager may not.
+    assert_problem(app.post(&path, &json!({})).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(me(&app, &first).await, StatusCode::OK);
+    let (_, admin) = app.user("root", &[Role::SystemAdmin]).await;
+    let resp = app.client.post(app.url(&path)).bearer_auth(&admin).json(&json!({})).send().await.unwrap();
+    assert_eq!(expect_json(resp, StatusCode::OK).await["sessions_ended"], 2);
+    assert_eq!(me(&app, &first).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, &second).await, StatusCode::UNAUTHORIZED);
+}
+
 api_tests!(
+    an_administrator_ends_all_sessions_of_a_user,
     an_invitation_becomes_an_account,
     login_gives_tokens_that_work,
     every_refusal_gets_the_same_answer,

@@ -17,6 +17,7 @@ mod audit_query;
 mod auth;
 mod bad_input;
 mod bad_requests;
+mod cookies;
 mod members_costs;
 mod oidc;
 mod openapi;

@@ -17,6 +17,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/me"),
     ("GET", "/api/v1/users"),
     ("GET", "/api/v1/users/{user_id}"),
+    ("POST", "/api/v1/users/{user_id}/sessions/revoke"),
     ("GET", "/api/v1/projects"),
     ("POST", "/api/v1/projects"),
     ("GET", "/api/v1/projects/{project_id}"),
