@@ -12,6 +12,8 @@
 
 mod helpers;
 
+mod forged_tokens;
+
 mod audit;
 mod audit_query;
 mod auth;
