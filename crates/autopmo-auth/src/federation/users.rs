@@ -178,6 +178,28 @@ async fn sync_roles(
         return Ok(());
     }
     federation::set_roles(uow.conn(), user.id, &roles, now).await?;
+    // A role change ends the user's sessions (a new one is opened after this
+    // when the change comes with a login), and is recorded with the old and
+    // the new roles.
+    let ended =
+        autopmo_store::sessions::revoke_all_for_user(uow.conn(), &user.id.to_string(), "roles_changed", now).await?;
+    let names = |r: &[Role]| r.iter().map(|x| x.as_str()).collect::<Vec<_>>();
+    let mut record = autopmo_audit::AuditRecord::new(
+        "user.roles_changed",
+        autopmo_audit::Category::Authorization,
+        "update",
+        autopmo_audit::Outcome::Success,
+        now,
+    )
+    .with_resource("user", Some(user.id.to_string()), None)
+    .with_metadata(&serde_json::json!({
+        "old_roles": names(&held),
+        "new_roles": names(&roles),
+        "via": "federation",
+        "sessions_ended": ended,
+    }));
+    record.actor = actor.clone();
+    uow.append_audit(&mut record).await?;
     let granted_admin = roles.contains(&Role::SystemAdmin) && !held.contains(&Role::SystemAdmin);
     user.roles = roles;
     if granted_admin {

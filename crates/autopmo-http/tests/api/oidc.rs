@@ -362,6 +362,7 @@ async fn code_flow_links_a_local_user_by_verified_email(app: TestApp, provider: 
     let linked = expect_json(me(&app, tokens["access_token"].as_str().unwrap()).await, StatusCode::OK).await;
     assert_eq!(linked["id"], bob.id.to_string(), "the existing local user, linked");
     assert_eq!(linked["roles"], json!(["developer"]), "the provider's roles, mapped, are authoritative");
+    assert_eq!(count_events(&app, "user.roles_changed").await, 1, "the change is recorded with old and new roles");
 
     // Carol's email is not verified by the provider: no link, no user.
     app.user("carol", &[Role::Developer]).await;
