@@ -386,6 +386,9 @@ async fn a_keycloak_realm_export_configures_brute_force_protection() {
     assert!(stderr.contains("refused   registrationAllowed"), "{stderr}");
     assert!(stderr.contains("ignored   smtpServer"), "{stderr}");
     assert!(stderr.contains("holds     duplicateEmailsAllowed"), "{stderr}");
+    let imported = events_of_type(&db, "realm.imported").await;
+    assert_eq!(imported.len(), 1);
+    assert!(imported[0].metadata.contains("failureFactor"), "{}", imported[0].metadata);
     // An invalid value changes nothing.
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"failureFactor": 0}"#).unwrap();
