@@ -22,13 +22,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(config.http.request_timeout_secs),
     };
     let trail = setup::trail(&config, &store)?;
-    bootstrap_admin(&trail).await?;
-    let state = AppState::with_auth(
+    bootstrap_admin(&trail, &config).await?;
+    let (hasher, password_policy) = setup::passwords(&config)?;
+    let state = AppState::with_passwords(
         trail.clone(),
         Arc::new(SystemClock),
         limits,
         &config.effective_public_url(),
         autopmo_auth::realm::login_policy(&store).await.context("the imported realm settings")?,
+        hasher,
+        password_policy,
     );
     state.load_keys().await.context("loading the token signing keys")?;
     let transport = autopmo_http::transport::Transport {
@@ -138,13 +141,10 @@ fn mailer(config: &Config, smtp: &autopmo_config::SmtpConfig) -> anyhow::Result<
 
 /// On an empty database, creates the first administrator and prints its
 /// one-time password once, to stderr.
-async fn bootstrap_admin(trail: &autopmo_trail::AuditTrail) -> anyhow::Result<()> {
+async fn bootstrap_admin(trail: &autopmo_trail::AuditTrail, config: &Config) -> anyhow::Result<()> {
     use secrecy::ExposeSecret;
-    let accounts = autopmo_auth::accounts::Accounts::new(
-        trail.clone(),
-        autopmo_crypto::PasswordHasher::default(),
-        autopmo_identity::password_policy::PasswordPolicy::default(),
-    );
+    let (hasher, policy) = setup::passwords(config)?;
+    let accounts = autopmo_auth::accounts::Accounts::new(trail.clone(), hasher, policy);
     let system =
         autopmo_audit::Actor { user_id: None, subject: None, username: None, ip_address: None, user_agent: None };
     if let Some((user, password)) = accounts.bootstrap(&system).await.context("creating the first administrator")? {

@@ -135,6 +135,31 @@ pub fn retention(config: &Config) -> autopmo_trail::archive::Retention {
     }
 }
 
+/// The password hasher and policy the configuration sets; weaker-than-OWASP
+/// hashing parameters or a policy below the floor are refused.
+pub fn passwords(
+    config: &Config,
+) -> anyhow::Result<(autopmo_crypto::PasswordHasher, autopmo_identity::password_policy::PasswordPolicy)> {
+    use autopmo_crypto::password::{Params, PoolLimits};
+    let p = &config.passwords;
+    let params = Params::new(p.memory_kib, p.iterations, p.parallelism)
+        .map_err(|e| anyhow::anyhow!("passwords.memory_kib / iterations / parallelism: {e}"))?;
+    let hasher = autopmo_crypto::PasswordHasher::new(params, PoolLimits::default())
+        .map_err(|e| anyhow::anyhow!("password hashing: {e}"))?;
+    let policy = autopmo_identity::password_policy::PasswordPolicy {
+        min_len: p.min_length,
+        max_len: p.max_length,
+        min_score: p.min_score,
+        reject_common: p.reject_common,
+    };
+    policy.validate().map_err(|e| anyhow::anyhow!("passwords: {e}"))?;
+    // The guide's floor (12–128 characters): a policy may be stricter, never laxer.
+    if p.min_length < 12 || !(64..=1024).contains(&p.max_length) {
+        anyhow::bail!("passwords.min_length must be at least 12 and passwords.max_length from 64 to 1024");
+    }
+    Ok((hasher, policy))
+}
+
 /// `autopmo migrate`.
 pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
     let store = connect(config).await?;

@@ -4,9 +4,7 @@ use super::setup;
 use anyhow::{Context, bail};
 use autopmo_auth::accounts::{Accounts, NewUser};
 use autopmo_config::Config;
-use autopmo_crypto::PasswordHasher;
 use autopmo_domain::{Clock, DisplayName, Email, Role, SystemClock, UserStatus, Username};
-use autopmo_identity::password_policy::PasswordPolicy;
 use autopmo_store::{Direction, ListParams, users};
 use clap::Subcommand;
 use secrecy::{ExposeSecret, SecretString};
@@ -198,7 +196,8 @@ fn read_password() -> anyhow::Result<SecretString> {
 async fn accounts(config: &Config, store: &autopmo_store::Store) -> anyhow::Result<(Accounts, autopmo_audit::Actor)> {
     let trail = setup::trail(config, store)?;
     let operator = operator(&trail).await?;
-    Ok((Accounts::new(trail, PasswordHasher::default(), PasswordPolicy::default()), operator))
+    let (hasher, policy) = setup::passwords(config)?;
+    Ok((Accounts::new(trail, hasher, policy), operator))
 }
 
 /// The person at the command line, as an audit actor: the operating-system

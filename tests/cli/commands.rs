@@ -422,3 +422,36 @@ async fn a_keycloak_realm_export_configures_brute_force_protection() {
     }
     assert_eq!(login("a long and unusual passphrase 93").await.unwrap().status(), 401, "locked after 3");
 }
+
+#[tokio::test]
+async fn weak_password_settings_are_refused_at_start() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let limit = std::time::Duration::from_secs(60);
+    let mut weak_hash = command(&db, dir.path());
+    weak_hash.env("AUTOPMO_PASSWORDS__MEMORY_KIB", "1024").arg("serve");
+    let (ok, _, stderr) = tokio::time::timeout(limit, run(&mut weak_hash)).await.expect("serve must refuse to start");
+    assert!(!ok && stderr.contains("passwords.memory_kib"), "{stderr}");
+    let mut short = command(&db, dir.path());
+    short.env("AUTOPMO_PASSWORDS__MIN_LENGTH", "4").arg("serve");
+    let (ok, _, stderr) = tokio::time::timeout(limit, run(&mut short)).await.expect("serve must refuse to start");
+    assert!(!ok && stderr.contains("passwords.min_length"), "{stderr}");
+    // A stricter policy applies to new accounts.
+    let create = [
+        "user",
+        "create",
+        "--username",
+        "hal",
+        "--email",
+        "hal@example.org",
+        "--role",
+        "developer",
+        "--password-stdin",
+    ];
+    let (ok, _, stderr) = run_with_stdin(
+        command(&db, dir.path()).env("AUTOPMO_PASSWORDS__MIN_LENGTH", "40").args(create),
+        "a long and unusual passphrase 93\n",
+    )
+    .await;
+    assert!(!ok && stderr.contains("40"), "{stderr}");
+}

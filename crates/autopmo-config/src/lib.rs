@@ -9,5 +9,5 @@ pub use model::{
     LogConfig, LogFormat, RetentionConfig, S3Config, SqliteSynchronous, SslRequired,
 };
 pub use model::{OidcConfig, OidcIssuerConfig, OidcProvisioning};
+pub use model::{PasswordsConfig, SmtpConfig, SmtpTls};
 pub use model::{SiemConfig, SiemSinkConfig, SiemSinkKind, SyslogFacility};
-pub use model::{SmtpConfig, SmtpTls};

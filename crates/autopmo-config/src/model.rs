@@ -28,6 +28,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Audit trail.
     pub audit: AuditConfig,
+    /// Passwords.
+    pub passwords: PasswordsConfig,
     /// Streaming the audit trail to SIEMs.
     pub siem: SiemConfig,
     /// Outgoing mail (password-reset links); none: reset requests are
@@ -50,6 +52,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             log: LogConfig::default(),
             audit: AuditConfig::default(),
+            passwords: PasswordsConfig::default(),
             siem: SiemConfig::default(),
             smtp: None,
             oidc: OidcConfig::default(),
@@ -66,6 +69,40 @@ impl Config {
     /// The public URL in force.
     pub fn effective_public_url(&self) -> String {
         self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
+/// Password hashing (argon2id, OWASP parameters by default) and policy.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordsConfig {
+    /// argon2id memory, KiB (OWASP: 19456).
+    pub memory_kib: u32,
+    /// argon2id iterations (OWASP: 2).
+    pub iterations: u32,
+    /// argon2id parallelism (OWASP: 1).
+    pub parallelism: u32,
+    /// Fewest characters of a password.
+    pub min_length: usize,
+    /// Most characters of a password (longer ones are refused, never truncated).
+    pub max_length: usize,
+    /// Lowest zxcvbn score, 0–4.
+    pub min_score: u8,
+    /// Refuse the shipped list of common passwords.
+    pub reject_common: bool,
+}
+
+impl Default for PasswordsConfig {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+            min_length: 12,
+            max_length: 128,
+            min_score: 3,
+            reject_common: true,
+        }
     }
 }
 

@@ -68,21 +68,33 @@ impl AppState {
         issuer: &str,
         login_policy: autopmo_auth::login::LoginPolicy,
     ) -> Self {
-        let hasher = autopmo_crypto::PasswordHasher::default();
+        Self::with_passwords(
+            trail,
+            clock,
+            limits,
+            issuer,
+            login_policy,
+            autopmo_crypto::PasswordHasher::default(),
+            autopmo_identity::password_policy::PasswordPolicy::default(),
+        )
+    }
+
+    /// As [`with_auth`](Self::with_auth), with the password hashing and the
+    /// password policy given (both configurable).
+    pub fn with_passwords(
+        trail: AuditTrail,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+        issuer: &str,
+        login_policy: autopmo_auth::login::LoginPolicy,
+        hasher: autopmo_crypto::PasswordHasher,
+        password_policy: autopmo_identity::password_policy::PasswordPolicy,
+    ) -> Self {
         // The only failure is a keyring without a signing key, which cannot be loaded in the first place.
         let logins = autopmo_auth::login::Logins::new(trail.clone(), hasher.clone(), login_policy);
-        let accounts = autopmo_auth::accounts::Accounts::new(
-            trail.clone(),
-            hasher.clone(),
-            autopmo_identity::password_policy::PasswordPolicy::default(),
-        );
-        let passwords = autopmo_auth::reset::Passwords::new(
-            trail.clone(),
-            hasher,
-            autopmo_identity::password_policy::PasswordPolicy::default(),
-            logins.clone(),
-            issuer,
-        );
+        let accounts = autopmo_auth::accounts::Accounts::new(trail.clone(), hasher.clone(), password_policy.clone());
+        let passwords =
+            autopmo_auth::reset::Passwords::new(trail.clone(), hasher, password_policy, logins.clone(), issuer);
         let tokens =
             autopmo_auth::tokens::Tokens::new(trail.clone(), autopmo_identity::tokens::TokenPolicy::new(issuer));
         Self {
