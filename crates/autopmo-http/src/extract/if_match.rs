@@ -21,6 +21,23 @@ pub fn etag_header(version: i64) -> HeaderMap {
     headers
 }
 
+impl IfMatch {
+    /// 412 unless the record read is still at the version the client sent.
+    pub fn check(self, current: i64) -> Result<(), ApiError> {
+        if current == self.0 { Ok(()) } else { Err(ApiError::PreconditionFailed { current }) }
+    }
+}
+
+impl OptionalIfMatch {
+    /// 412 when the client sent a version and the record is no longer at it.
+    pub fn check(self, current: i64) -> Result<(), ApiError> {
+        match self.0 {
+            Some(v) if v != current => Err(ApiError::PreconditionFailed { current }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A required `If-Match`: the version the client last read.
 #[derive(Debug, Clone, Copy)]
 pub struct IfMatch(pub i64);

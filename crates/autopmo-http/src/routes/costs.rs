@@ -174,7 +174,7 @@ async fn update_cost(
     _principal: Principal,
     audit: Audit,
     ids: Ids,
-    IfMatch(version): IfMatch,
+    if_match: IfMatch,
     ValidJson(body): ValidJson<UpdateCost>,
 ) -> Result<(HeaderMap, Json<CostView>), ApiError> {
     let project_id: ProjectId = ids.get("project_id", "project")?;
@@ -182,9 +182,7 @@ async fn update_cost(
     let mut uow = state.store.begin().await?;
     let project = ensure_project(uow.conn(), project_id).await?;
     let mut c = costs::get(uow.conn(), project_id, id).await.map_err(or_404("cost entry"))?;
-    if c.version != version {
-        return Err(ApiError::PreconditionFailed { current: c.version });
-    }
+    if_match.check(c.version)?;
     let mut e = ValidationErrors::new();
     if let Some(raw) = &body.entry_date {
         c.entry_date = e.check("entry_date", autopmo_domain::work::parse_date(raw)).unwrap_or(c.entry_date);
@@ -200,7 +198,7 @@ async fn update_cost(
     }
     finish(e)?;
     c.updated_at = state.now();
-    let saved = costs::update(uow.conn(), &c, version).await.map_err(or_404("cost entry"))?;
+    let saved = costs::update(uow.conn(), &c, if_match.0).await.map_err(or_404("cost entry"))?;
     audit.commit(&state, uow, StatusCode::OK, vec![audit.event(&state, "cost.updated", "update", "cost_entry", saved.id, None).with_metadata(&serde_json::json!({"project_id": project_id.to_string(), "amount": saved.amount.to_string_in(project.budget.currency), "version": saved.version}))]).await?;
     Ok((etag_header(saved.version), Json(CostView::new(saved, project.budget.currency))))
 }

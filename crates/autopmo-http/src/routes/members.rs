@@ -140,7 +140,7 @@ async fn update_member(
     _principal: Principal,
     audit: Audit,
     ids: Ids,
-    IfMatch(version): IfMatch,
+    if_match: IfMatch,
     ValidJson(body): ValidJson<UpdateMember>,
 ) -> Result<(HeaderMap, Json<MemberView>), ApiError> {
     let project: ProjectId = ids.get("project_id", "project")?;
@@ -151,12 +151,10 @@ async fn update_member(
     let mut uow = state.store.begin().await?;
     ensure_project(uow.conn(), project).await?;
     let mut member = members::get(uow.conn(), project, user).await.map_err(or_404("member"))?;
-    if member.version != version {
-        return Err(ApiError::PreconditionFailed { current: member.version });
-    }
+    if_match.check(member.version)?;
     member.kind = kind.unwrap_or(member.kind);
     member.updated_at = state.now();
-    let saved = members::update(uow.conn(), &member, version).await.map_err(or_404("member"))?;
+    let saved = members::update(uow.conn(), &member, if_match.0).await.map_err(or_404("member"))?;
     audit
         .commit(
             &state,

@@ -208,15 +208,13 @@ async fn update_project(
     _principal: Principal,
     audit: Audit,
     ids: Ids,
-    IfMatch(version): IfMatch,
+    if_match: IfMatch,
     ValidJson(body): ValidJson<UpdateProject>,
 ) -> Result<(HeaderMap, Json<ProjectView>), ApiError> {
     let id: ProjectId = ids.get("project_id", "project")?;
     let mut uow = state.store.begin().await?;
     let mut p = projects::get(uow.conn(), id).await.map_err(or_404("project"))?;
-    if p.version != version {
-        return Err(ApiError::PreconditionFailed { current: p.version });
-    }
+    if_match.check(p.version)?;
     let mut e = ValidationErrors::new();
     if let Some(raw) = &body.name {
         p.name = e.check("name", ProjectName::parse(raw)).unwrap_or(p.name);
@@ -247,7 +245,7 @@ async fn update_project(
         check_owner(&mut uow, p.owner_id).await?;
     }
     p.updated_at = state.now();
-    let saved = projects::update(uow.conn(), &p, version).await.map_err(or_404("project"))?;
+    let saved = projects::update(uow.conn(), &p, if_match.0).await.map_err(or_404("project"))?;
     audit
         .commit(
             &state,

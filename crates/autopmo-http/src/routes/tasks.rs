@@ -273,7 +273,7 @@ async fn update_task(
     _principal: Principal,
     audit: Audit,
     ids: Ids,
-    IfMatch(version): IfMatch,
+    if_match: IfMatch,
     ValidJson(body): ValidJson<UpdateTask>,
 ) -> Result<(HeaderMap, Json<TaskView>), ApiError> {
     let project: ProjectId = ids.get("project_id", "project")?;
@@ -281,9 +281,7 @@ async fn update_task(
     let mut uow = state.store.begin().await?;
     projects::lock(uow.conn(), project).await.map_err(or_404("project"))?;
     let mut t = tasks::get(uow.conn(), project, id).await.map_err(or_404("task"))?;
-    if t.version != version {
-        return Err(ApiError::PreconditionFailed { current: t.version });
-    }
+    if_match.check(t.version)?;
     let mut e = ValidationErrors::new();
     if let Some(raw) = &body.title {
         t.title = e.check("title", TaskTitle::parse(raw)).unwrap_or(t.title);
@@ -329,7 +327,7 @@ async fn update_task(
         tasks::check_dependencies(uow.conn(), project, t.id, &t.depends_on).await?;
     }
     t.updated_at = state.now();
-    let saved = tasks::update(uow.conn(), &t, version).await.map_err(or_404("task"))?;
+    let saved = tasks::update(uow.conn(), &t, if_match.0).await.map_err(or_404("task"))?;
     audit
         .commit(
             &state,
@@ -355,7 +353,7 @@ async fn assign_task(
     _principal: Principal,
     audit: Audit,
     ids: Ids,
-    OptionalIfMatch(version): OptionalIfMatch,
+    if_match: OptionalIfMatch,
     ValidJson(body): ValidJson<AssignTask>,
 ) -> Result<(HeaderMap, Json<TaskView>), ApiError> {
     let project: ProjectId = ids.get("project_id", "project")?;
@@ -368,11 +366,7 @@ async fn assign_task(
     finish(e)?;
     let mut uow = state.store.begin().await?;
     let mut t = tasks::get(uow.conn(), project, id).await.map_err(or_404("task"))?;
-    if let Some(v) = version
-        && v != t.version
-    {
-        return Err(ApiError::PreconditionFailed { current: t.version });
-    }
+    if_match.check(t.version)?;
     t.assignee_id = assignee.flatten();
     check_assignee(uow.conn(), project, t.assignee_id).await?;
     t.updated_at = state.now();
