@@ -2,8 +2,10 @@
 
 mod audit_cmd;
 mod config_cmd;
+mod policy_cmd;
 mod realm_cmd;
 mod serve;
+mod service_account_cmd;
 mod setup;
 mod siem_cmd;
 mod users;
@@ -45,6 +47,12 @@ enum Command {
     /// Manage personal API tokens.
     #[command(subcommand)]
     Token(users::TokenCommand),
+    /// Show the permission matrix and policies; check a policy file.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
+    /// Manage service accounts (agents, integrations) and their API keys.
+    #[command(subcommand)]
+    ServiceAccount(service_account_cmd::ServiceAccountCommand),
 }
 
 /// Runs the chosen command.
@@ -58,5 +66,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => users::run_token(cmd, &config).await,
         Command::Audit(cmd) => audit_cmd::run(cmd, &config).await,
         Command::Realm(cmd) => realm_cmd::run(cmd, &config).await,
+        Command::ServiceAccount(cmd) => service_account_cmd::run(cmd, &config).await,
+        Command::Policy(cmd) => policy_cmd::run(cmd, &config),
     }
 }

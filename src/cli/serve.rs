@@ -62,6 +62,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .context("oidc.issuers")?;
     let state = state.with_federation(federation);
+    let undeclared = autopmo_http::authorization_rule_problems();
+    anyhow::ensure!(undeclared.is_empty(), "routes without a sound authorization rule: {}", undeclared.join("; "));
+    // Policies that do not load stop the server: it never runs on a guess.
+    let source = autopmo_http::PolicySource {
+        policy_file: config.authorization.policy_file.clone(),
+        matrix_file: config.authorization.matrix_file.clone(),
+    };
+    let authorizer = source.load().map_err(|e| anyhow::anyhow!("authorization policies do not load:\n{e}"))?;
+    let approval = &config.authorization.budget_approval;
+    let budget_rule = autopmo_http::BudgetRule::new(approval.enabled, &approval.threshold, &approval.currency)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let authz = autopmo_http::Authz::new(authorizer, source);
+    let state = state.with_authz(authz.clone()).with_budget_rule(budget_rule);
+    let reloader = tokio::spawn(reload_on_sighup(authz, trail.clone()));
     let archiver = if config.audit.archive.scheduled {
         let job = archive_every(
             trail.clone(),
@@ -83,6 +97,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     autopmo_http::serve(listener, state, shutdown_signal()).await.context("serving HTTP")?;
     checkpoints.abort();
     key_rotation.abort();
+    reloader.abort();
     siem.stop().await;
     if let Some(job) = archiver {
         job.abort();
@@ -217,6 +232,37 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
         LogFormat::Json => builder.json().try_init(),
     };
     result.map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
+}
+
+/// Reloads the matrix and policies on SIGHUP; a file that does not load
+/// leaves the ones in force (both outcomes are audited).
+async fn reload_on_sighup(authz: autopmo_http::Authz, trail: autopmo_trail::AuditTrail) {
+    #[cfg(unix)]
+    {
+        use autopmo_domain::Clock;
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: policies reload only through the API");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let event = autopmo_audit::AuditRecord::new(
+                "authz.policies_reloaded",
+                autopmo_audit::Category::Authorization,
+                "reload",
+                autopmo_audit::Outcome::Success,
+                SystemClock.now(),
+            );
+            match authz.reload_audited(&trail, event, "SIGHUP").await {
+                Ok(Ok(r)) => tracing::info!(old = %r.old_digest, new = %r.new_digest, "policies reloaded (SIGHUP)"),
+                Ok(Err(e)) => tracing::error!(errors = %e, "policies not reloaded: the ones in force stay"),
+                Err(e) => tracing::error!(error = %e, "policy reload not audited"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (authz, trail);
+    }
 }
 
 async fn shutdown_signal() {

@@ -69,6 +69,17 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Replace a user's roles with a complete new set (a person or a service
+    /// account). Ends the user's sessions; recorded as user.roles_changed
+    /// with the old and new roles.
+    Roles {
+        /// Login name (or a service account's name).
+        username: String,
+        /// The complete new set, comma-separated (e.g. developer,stakeholder);
+        /// an empty value takes every role away.
+        #[arg(long, value_name = "ROLES")]
+        set: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +167,33 @@ pub async fn run_user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        UserCommand::Roles { username, set } => {
+            let raw: Vec<String> = set.split(',').map(str::to_owned).collect();
+            let roles = super::service_account_cmd::parse_roles("--set", &raw)?;
+            let trail = setup::trail(config, &store)?;
+            let mut conn = store.read().await?;
+            let found = users::find_by_username(&mut conn, &username).await?;
+            drop(conn);
+            let (found, _) = found.with_context(|| format!("no user {username:?}"))?;
+            let by = autopmo_auth::roles::ChangedBy { actor: operator(&trail).await?, ..Default::default() };
+            let change = autopmo_auth::roles::change_now(&trail, found.id, roles, &by).await.map_err(|e| match e {
+                autopmo_auth::AuthError::Invalid(message) => anyhow::anyhow!("--set: {message}"),
+                other => other.into(),
+            })?;
+            let names = |r: &[Role]| r.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(",");
+            if change.changed() {
+                eprintln!(
+                    "roles of {}: [{}] -> [{}]; {} session(s) ended",
+                    found.username,
+                    names(&change.old),
+                    names(&change.new),
+                    change.sessions_ended
+                );
+            } else {
+                eprintln!("roles of {} unchanged: [{}]", found.username, names(&change.new));
+            }
+            Ok(())
+        }
         UserCommand::List => {
             let mut conn = store.read().await?;
             let mut cursor = None;
@@ -215,7 +253,12 @@ pub async fn run_token(cmd: TokenCommand, config: &Config) -> anyhow::Result<()>
         bail!("--expires-days must be from 0 to 3650");
     }
     let mut uow = store.begin().await?;
-    let found = users::find_by_login(uow.conn(), &user).await?.with_context(|| format!("no user {user:?}"))?;
+    let Some(found) = users::find_by_login(uow.conn(), &user).await? else {
+        if autopmo_store::service_accounts::find_by_name(uow.conn(), &user).await?.is_some() {
+            bail!("{user} is a service account: issue it a key with `autopmo service-account key create {user}`");
+        }
+        bail!("no user {user:?}");
+    };
     if found.status != UserStatus::Active {
         bail!("user {} is {}; only active users can get tokens", found.username, found.status);
     }

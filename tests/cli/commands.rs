@@ -455,3 +455,77 @@ async fn weak_password_settings_are_refused_at_start() {
     .await;
     assert!(!ok && stderr.contains("40"), "{stderr}");
 }
+
+#[tokio::test]
+async fn roles_and_service_accounts_from_the_cli_are_audited() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let mut cmd = command(&db, dir.path());
+        cmd.args(args);
+        cmd
+    };
+    let create = ["user", "create", "--username", "pat", "--email", "pat@example.org", "--role", "developer"];
+    let (ok, _, stderr) = run(&mut cli(&create)).await;
+    assert!(ok, "{stderr}");
+
+    // Roles: the complete new set, checked, recorded with the old and the new.
+    let (ok, _, stderr) = run(&mut cli(&["user", "roles", "pat", "--set", "developer,stakeholder"])).await;
+    assert!(ok && stderr.contains("[developer] -> [developer,stakeholder]"), "{stderr}");
+    let (ok, _, stderr) = run(&mut cli(&["user", "roles", "pat", "--set", "developer,wizard"])).await;
+    assert!(!ok && stderr.contains("--set") && stderr.contains("wizard"), "{stderr}");
+    let changed = events_of_type(&db, "user.roles_changed").await;
+    assert_eq!(changed.len(), 1);
+    let metadata: serde_json::Value = serde_json::from_str(&changed[0].metadata).unwrap();
+    assert_eq!(metadata["old_roles"], serde_json::json!(["developer"]));
+    assert_eq!(metadata["new_roles"], serde_json::json!(["developer", "stakeholder"]));
+    assert!(changed[0].actor.username.as_deref().is_some_and(|u| u.starts_with("v1.")), "the operator, sealed");
+
+    // Service accounts: scoped roles only, keys printed once.
+    let (ok, _, stderr) = run(&mut cli(&["service-account", "create", "ops", "--role", "system_admin"])).await;
+    assert!(!ok && stderr.contains("system_admin is for people"), "{stderr}");
+    let (ok, id, stderr) =
+        run(&mut cli(&["service-account", "create", "ci-bot", "--role", "developer", "--description", "CI"])).await;
+    assert!(ok, "{stderr}");
+    let id = id.trim().to_owned();
+    let (ok, listed, _) = run(&mut cli(&["service-account", "list"])).await;
+    assert!(ok && listed.contains("ci-bot") && listed.contains(&id) && listed.contains("developer"), "{listed}");
+    let (ok, _, stderr) = run(&mut cli(&["token", "create", "--user", "ci-bot"])).await;
+    assert!(!ok && stderr.contains("service account"), "no personal token for a service account: {stderr}");
+    let key_create = ["service-account", "key", "create", "ci-bot", "--key-name", "ci", "--expires-days", "30"];
+    let (ok, secret, stderr) = run(&mut cli(&key_create)).await;
+    assert!(ok, "{stderr}");
+    let secret = secret.trim().to_owned();
+    assert!(secret.starts_with("apmo_sak_") && secret.len() == 52, "{secret}");
+
+    let server = start(&db, dir.path()).await;
+    let me = |key: String| {
+        let url = format!("{}/api/v1/me", server.base);
+        async move { reqwest::Client::new().get(url).bearer_auth(key).send().await.unwrap() }
+    };
+    let body: serde_json::Value = me(secret.clone()).await.json().await.unwrap();
+    assert_eq!((body["id"].as_str(), body["username"].as_str()), (Some(id.as_str()), Some("ci-bot")));
+
+    let (ok, keys, _) = run(&mut cli(&["service-account", "key", "list", "ci-bot"])).await;
+    assert!(ok && keys.contains("ci") && keys.contains("active") && !keys.contains(&secret[9..]), "{keys}");
+    let key_id = keys.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let (ok, _, stderr) = run(&mut cli(&["service-account", "key", "revoke", "ci-bot", &key_id])).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(me(secret.clone()).await.status(), 401, "a revoked key");
+    let (ok, again, _) = run(&mut cli(&["service-account", "key", "create", "ci-bot"])).await;
+    assert!(ok);
+    let (ok, _, stderr) = run(&mut cli(&["service-account", "disable", "ci-bot"])).await;
+    assert!(ok && stderr.contains("1 key(s) revoked"), "{stderr}");
+    assert_eq!(me(again.trim().to_owned()).await.status(), 401, "a disabled account's key");
+
+    for event in [
+        "service_account.created",
+        "service_account.key_created",
+        "service_account.key_revoked",
+        "service_account.disabled",
+    ] {
+        let found = events_of_type(&db, event).await;
+        assert!(!found.is_empty(), "{event} is recorded");
+        assert!(found.iter().all(|e| !e.metadata.contains(&secret[9..])), "{event} holds the secret");
+    }
+}

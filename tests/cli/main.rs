@@ -11,4 +11,5 @@
 
 mod commands;
 mod crash;
+mod policy;
 mod server;

@@ -39,7 +39,12 @@ pub struct Server {
 
 /// Starts `autopmo serve` and waits until it listens.
 pub async fn start(db: &TestDb, data_dir: &Path) -> Server {
-    let mut child = command(db, data_dir).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    start_with(command(db, data_dir)).await
+}
+
+/// Starts `cmd serve` and waits until it listens.
+pub async fn start_with(mut cmd: Command) -> Server {
+    let mut child = cmd.arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {

@@ -6,6 +6,8 @@ pub mod login;
 pub mod mail;
 pub mod realm;
 pub mod reset;
+pub mod roles;
+pub mod service_accounts;
 pub mod tokens;
 
 /// What can go wrong.
@@ -20,6 +22,15 @@ pub enum AuthError {
     /// No such user.
     #[error("no such user")]
     UnknownUser,
+    /// The change would leave no active system administrator.
+    #[error("the last active system administrator cannot lose the system_admin role")]
+    LastAdministrator,
+    /// The account is not active (disabled or locked).
+    #[error("the account is not active")]
+    Inactive,
+    /// No such API key (of this account, not revoked).
+    #[error("no such key")]
+    UnknownKey,
     /// The password hashing pool is saturated.
     #[error("too many password checks at once; retry shortly")]
     Busy,

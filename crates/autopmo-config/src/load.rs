@@ -101,6 +101,21 @@ fn check(config: &Config) -> Result<(), ConfigError> {
     {
         problems.push("  - key `public_url`: must start with http:// or https://".to_owned());
     }
+    let approval = &config.authorization.budget_approval;
+    let (whole, fraction) = approval.threshold.split_once('.').unwrap_or((&approval.threshold, "0"));
+    let is_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !(is_digits(whole) && is_digits(fraction) && whole.len() <= 15) {
+        problems.push(format!(
+            "  - key `authorization.budget_approval.threshold`: {:?} is not a decimal amount such as \"1000000\"",
+            approval.threshold
+        ));
+    }
+    if !(approval.currency.len() == 3 && approval.currency.bytes().all(|b| b.is_ascii_uppercase())) {
+        problems.push(format!(
+            "  - key `authorization.budget_approval.currency`: {:?} is not an ISO 4217 code such as \"USD\"",
+            approval.currency
+        ));
+    }
     check_siem(&config.siem, &mut problems);
     if let Some(smtp) = &config.smtp {
         check_smtp(smtp, config.public_url.is_some(), &mut problems);

@@ -68,6 +68,11 @@ impl Currency {
         )
     }
 
+    /// Every supported currency.
+    pub fn all() -> impl Iterator<Item = Self> {
+        CURRENCIES.iter().map(|&(code, exponent)| Self { code, exponent })
+    }
+
     /// The code, e.g. `USD`.
     pub fn code(&self) -> &'static str {
         self.code

@@ -42,6 +42,8 @@ struct Inner {
     actor: Mutex<Actor>,
     resource: Mutex<Option<Resource>>,
     session: Mutex<Option<String>>,
+    decision: Mutex<Option<String>>,
+    pending: Mutex<Vec<AuditRecord>>,
     recorded: AtomicBool,
 }
 
@@ -55,8 +57,13 @@ fn is_probe(path: &str) -> bool {
 fn category_of(route: &str) -> Category {
     if route.starts_with("/api/v1/auth") || route.starts_with("/api/v1/me/sessions") {
         Category::Authentication
-    } else if route.starts_with("/api/v1/users") || route.starts_with("/api/v1/admin") {
+    } else if route.starts_with("/api/v1/users")
+        || route.starts_with("/api/v1/admin")
+        || route.starts_with("/api/v1/service-accounts")
+    {
         Category::Administrative
+    } else if route.starts_with("/api/v1/policies") || route.starts_with("/api/v1/approvals") {
+        Category::Authorization
     } else {
         Category::DataAccess
     }
@@ -65,6 +72,11 @@ fn category_of(route: &str) -> Category {
 impl AuditCtx {
     fn get<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         m.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The request's method.
+    pub fn method(&self) -> &str {
+        &self.0.method
     }
 
     /// The request id.
@@ -106,6 +118,18 @@ impl AuditCtx {
         *Self::get(&self.0.resource) = Some(Resource { kind: kind.to_owned(), id: Some(id.to_string()), name: None });
     }
 
+    /// Records the authorization decision the request was let through or
+    /// refused by: its id goes into the request event.
+    pub fn decision(&self, decision_id: String) {
+        *Self::get(&self.0.decision) = Some(decision_id);
+    }
+
+    /// An event written together with this request's event (a refusal,
+    /// say, which has no unit of work of its own).
+    pub fn add_event(&self, record: AuditRecord) {
+        Self::get(&self.0.pending).push(record);
+    }
+
     /// A domain event by the caller, in this request.
     pub fn event(&self, state: &AppState, event_type: &str, action: &str) -> AuditRecord {
         let mut record = AuditRecord::new(event_type, Category::DataAccess, action, Outcome::Success, state.now());
@@ -134,7 +158,13 @@ impl AuditCtx {
         record.resource = Self::get(&self.0.resource).clone();
         record.request_id = Some(self.0.request_id.clone());
         record.session_id = Self::get(&self.0.session).clone();
+        record.decision_id = Self::get(&self.0.decision).clone();
         record
+    }
+
+    /// The events added with [`add_event`](Self::add_event), taken.
+    fn take_pending(&self) -> Vec<AuditRecord> {
+        std::mem::take(&mut *Self::get(&self.0.pending))
     }
 }
 
@@ -184,7 +214,7 @@ impl Audit {
         status: StatusCode,
         events: Vec<AuditRecord>,
     ) -> Result<(), ApiError> {
-        for mut event in events {
+        for mut event in self.0.take_pending().into_iter().chain(events) {
             uow.append_audit(&mut event).await?;
         }
         let mut request = self.0.request_event(state, status);
@@ -233,18 +263,37 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         actor: Mutex::new(actor),
         resource: Mutex::new(None),
         session: Mutex::new(None),
+        decision: Mutex::new(None),
+        pending: Mutex::new(Vec::new()),
         recorded: AtomicBool::new(false),
     }));
     req.extensions_mut().insert(ctx.clone());
     let response = next.run(req).await;
     if !ctx.0.recorded.load(Ordering::SeqCst)
-        && let Err(e) = state.trail.record(ctx.request_event(&state, response.status())).await
+        && let Err(e) = record_all(&state, ctx.take_pending(), ctx.request_event(&state, response.status())).await
     {
         tracing::error!(request_id = %ctx.0.request_id, error = %e, "audit event not written: refusing to answer");
         return unavailable(e).into_response();
     }
     watch(&state, &ctx, response.status()).await;
     response
+}
+
+/// Writes `events` and then `request` in one unit of work.
+async fn record_all(
+    state: &AppState,
+    events: Vec<AuditRecord>,
+    request: AuditRecord,
+) -> Result<(), autopmo_trail::TrailError> {
+    if events.is_empty() {
+        return state.trail.record(request).await.map(drop);
+    }
+    let mut uow = state.store.begin().await?;
+    for mut event in events.into_iter().chain([request]) {
+        state.trail.append(&mut uow, &mut event).await?;
+    }
+    uow.commit().await?;
+    Ok(())
 }
 
 /// Feeds the answered request to the security rules; an alert they raise

@@ -19,9 +19,10 @@ pub struct RequestId(pub String);
 
 /// Wraps `router` in the layers every route shares.
 pub fn wrap(router: Router<AppState>, state: &AppState) -> Router<AppState> {
-    // Outermost last: request id, audit, problem documents, time limit, panics, body limit.
+    // Outermost last: request id, audit, problem documents, time limit, panics, authorization, body limit.
     router
         .layer(axum::extract::DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::authz::layer))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, state.limits.request_timeout))
         .layer(axum::middleware::from_fn(problems_for_bare_errors))

@@ -40,6 +40,9 @@ pub enum ApiError {
     /// A rule of the domain refuses the change (e.g. a dependency cycle).
     #[error("{0}")]
     Rule(String),
+    /// A policy or matrix file does not load (its errors, one per line).
+    #[error("{0}")]
+    InvalidPolicies(String),
     /// No (valid) credentials.
     #[error("unauthenticated")]
     Unauthenticated,
@@ -176,6 +179,15 @@ impl IntoResponse for ApiError {
                 "Invalid input",
                 errors.to_string(),
                 Some(&errors.errors),
+                None,
+                None,
+            ),
+            Self::InvalidPolicies(detail) => render(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_policies",
+                "Invalid policies; nothing changed",
+                detail,
+                None,
                 None,
                 None,
             ),

@@ -48,6 +48,10 @@ pub struct AppState {
     pub transport: Arc<crate::transport::Transport>,
     /// External OIDC issuers (none unless configured).
     pub federation: Option<autopmo_auth::federation::Federation>,
+    /// The permission matrix and policies in force (reloadable).
+    pub authz: crate::authz::Authz,
+    /// Guide §3.3's budget approval rule.
+    pub budget_rule: crate::budget::BudgetRule,
 }
 
 impl AppState {
@@ -109,6 +113,8 @@ impl AppState {
             accounts,
             transport: Arc::default(),
             federation: None,
+            authz: crate::authz::Authz::default(),
+            budget_rule: crate::budget::BudgetRule::default(),
         }
     }
 
@@ -131,6 +137,20 @@ impl AppState {
     #[must_use]
     pub fn with_federation(mut self, federation: autopmo_auth::federation::Federation) -> Self {
         self.federation = (!federation.is_empty()).then_some(federation);
+        self
+    }
+
+    /// Decides with this matrix and these policies.
+    #[must_use]
+    pub fn with_authz(mut self, authz: crate::authz::Authz) -> Self {
+        self.authz = authz;
+        self
+    }
+
+    /// Applies this budget approval rule.
+    #[must_use]
+    pub fn with_budget_rule(mut self, rule: crate::budget::BudgetRule) -> Self {
+        self.budget_rule = rule;
         self
     }
 

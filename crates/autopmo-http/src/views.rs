@@ -6,7 +6,7 @@ use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 use utoipa::ToSchema;
 
-fn ts(at: OffsetDateTime) -> String {
+pub(crate) fn ts(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
 }
 

@@ -157,3 +157,13 @@ fn from_row(row: &AnyRow) -> Result<CostEntry> {
         version: row.try_get("version")?,
     })
 }
+
+/// The sum of a project's cost entries, in minor units.
+pub async fn total_minor(conn: &mut AnyConnection, project: ProjectId) -> Result<i64> {
+    let row =
+        sqlx::query("SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM cost_entries WHERE project_id = $1")
+            .bind(project.to_string())
+            .fetch_one(conn)
+            .await?;
+    Ok(row.try_get(0)?)
+}

@@ -50,13 +50,9 @@ pub async fn touch_identity(conn: &mut AnyConnection, issuer: &str, subject: &st
 }
 
 /// Replaces `user`'s roles with `roles` (the provider is authoritative for
-/// federated users).
+/// federated users); see [`crate::users::set_roles`].
 pub async fn set_roles(conn: &mut AnyConnection, user: UserId, roles: &[Role], now: OffsetDateTime) -> Result<()> {
-    sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(user.to_string()).execute(&mut *conn).await?;
-    for role in roles {
-        crate::users::grant_role(conn, user, *role, now).await?;
-    }
-    Ok(())
+    crate::users::set_roles(conn, user, roles, now).await
 }
 
 /// Stores a browser login in progress.

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod approvals;
 pub mod audit;
 mod codec;
 mod db;
@@ -15,6 +16,7 @@ pub mod members;
 pub mod migrate;
 pub mod password_resets;
 pub mod projects;
+pub mod service_accounts;
 pub mod sessions;
 pub mod settings;
 pub mod siem;
@@ -22,6 +24,7 @@ pub mod signing_keys;
 pub mod tasks;
 pub mod tokens;
 pub mod users;
+pub mod visibility;
 
 pub use db::{Backend, ReadConnection, Store, StoreOptions};
 pub use error::{Result, StoreError};

@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "identity", sql: include_str!("../migrations/0004_identity.sql") },
     Migration { version: 5, name: "federation", sql: include_str!("../migrations/0005_federation.sql") },
     Migration { version: 6, name: "realm_settings", sql: include_str!("../migrations/0006_realm_settings.sql") },
+    Migration { version: 7, name: "authorization", sql: include_str!("../migrations/0007_authorization.sql") },
 ];
 
 /// The schema version this binary expects.

@@ -3,6 +3,7 @@
 use crate::codec::{date, field, parse_opt_date, parse_ts, ts};
 use crate::error::{Result, StoreError};
 use crate::page::{Arg, ListParams, Page, SortKey, Statement, finish};
+use crate::visibility::Visibility;
 use autopmo_domain::{
     Amount, Currency, Description, Money, PlannedDates, Project, ProjectId, ProjectName, ProjectStatus, UserId,
 };
@@ -138,12 +139,14 @@ pub async fn lock(conn: &mut AnyConnection, id: ProjectId) -> Result<()> {
 pub async fn list(
     conn: &mut AnyConnection,
     filter: &ProjectFilter,
+    visible: &Visibility,
     params: &ListParams<ProjectSort>,
 ) -> Result<Page<Project>> {
     let mut stmt = Statement::new(COLUMNS);
     stmt.push(" WHERE 1 = 1")
         .filter_eq("status", filter.status.map(|s| s.as_str().to_owned()))
         .filter_eq("owner_id", filter.owner_id.map(|o| o.to_string()));
+    visible.restrict(&mut stmt);
     stmt.paginate(params)?;
     let rows = stmt.query().fetch_all(conn).await?;
     let items = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
@@ -157,11 +160,12 @@ pub async fn list(
     }))
 }
 
-/// Counts projects matching `filter`.
-pub async fn count(conn: &mut AnyConnection, filter: &ProjectFilter) -> Result<i64> {
+/// Counts projects matching `filter` that are `visible`.
+pub async fn count(conn: &mut AnyConnection, filter: &ProjectFilter, visible: &Visibility) -> Result<i64> {
     let mut stmt = Statement::new("SELECT COUNT(*) FROM projects WHERE 1 = 1");
     stmt.filter_eq("status", filter.status.map(|s| s.as_str().to_owned()))
         .filter_eq("owner_id", filter.owner_id.map(|o| o.to_string()));
+    visible.restrict(&mut stmt);
     let row = stmt.query().fetch_one(conn).await?;
     Ok(row.try_get(0)?)
 }

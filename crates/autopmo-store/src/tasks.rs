@@ -274,3 +274,20 @@ fn from_row(row: &AnyRow) -> Result<Task> {
         version: row.try_get("version")?,
     })
 }
+
+/// A project's tasks counted by status, with the sum of their percent complete.
+pub async fn count_by_status(conn: &mut AnyConnection, project: ProjectId) -> Result<Vec<(TaskStatus, i64, i64)>> {
+    let rows = sqlx::query(
+        "SELECT status, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(percent_complete), 0) AS BIGINT) FROM tasks \
+         WHERE project_id = $1 GROUP BY status",
+    )
+    .bind(project.to_string())
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let status = field(TABLE, TaskStatus::parse(&row.try_get::<String, _>(0)?))?;
+            Ok((status, row.try_get(1)?, row.try_get(2)?))
+        })
+        .collect()
+}

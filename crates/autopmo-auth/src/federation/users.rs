@@ -103,7 +103,7 @@ async fn create(
     let preferred =
         claims.get("preferred_username").and_then(Value::as_str).and_then(|p| Username::parse(&p.to_lowercase()).ok());
     let username = match preferred {
-        Some(name) if users::find_by_login(uow.conn(), name.as_str()).await?.is_none() => name,
+        Some(name) if !users::username_taken(uow.conn(), name.as_str()).await? => name,
         _ => {
             let digest = autopmo_crypto::sha256(format!("{issuer}\0{sub}").as_bytes());
             let short: String = hex(&digest).chars().take(16).collect();

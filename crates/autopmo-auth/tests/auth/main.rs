@@ -25,6 +25,7 @@ use time::macros::datetime;
 pub const STRONG: &str = "correct horse battery staple 42";
 
 mod login;
+mod roles;
 
 /// Cheap hashing parameters: these tests are about the rules, not the cost.
 pub fn cheap_hasher() -> PasswordHasher {

@@ -6,9 +6,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 mod audit;
+mod authorization;
 mod integrations;
 
 pub use audit::*;
+pub use authorization::*;
 pub use integrations::*;
 
 /// The whole configuration.
@@ -44,6 +46,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// External OpenID Connect providers (`docs/federation.md`).
     pub oidc: OidcConfig,
+    /// Permission matrix, policies, budget approval (`docs/authorization.md`).
+    pub authorization: AuthorizationConfig,
 }
 
 impl Default for Config {
@@ -62,6 +66,7 @@ impl Default for Config {
             siem: SiemConfig::default(),
             smtp: None,
             oidc: OidcConfig::default(),
+            authorization: AuthorizationConfig::default(),
         }
     }
 }

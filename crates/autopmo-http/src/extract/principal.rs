@@ -5,7 +5,8 @@
 //! Two credentials are accepted as `Authorization: Bearer …`: an RS256
 //! access token from `/api/v1/auth/login` (checked against its server-side
 //! session on every request, so a revoked session's tokens stop working at
-//! once), a personal API token (`apmo_pat_…`), or an RS256 JWT access
+//! once), a personal API token (`apmo_pat_…`) or a service account's key
+//! (`apmo_sak_…`), or an RS256 JWT access
 //! token from a configured external OIDC issuer (`docs/federation.md`).
 //!
 //! Without an `Authorization` header, a browser session's cookie
@@ -60,6 +61,10 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Already authenticated by the authorization layer for this request.
+        if let Some(principal) = parts.extensions.get::<Self>() {
+            return Ok(principal.clone());
+        }
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             let Some(secret) = session_cookie(&parts.headers) else {
                 return Err(ApiError::Unauthenticated);
@@ -81,7 +86,7 @@ impl FromRequestParts<AppState> for Principal {
             return Err(ApiError::Unauthenticated);
         }
         let token = token.trim();
-        let principal = if token.starts_with(autopmo_store::tokens::PREFIX) {
+        let principal = if autopmo_store::tokens::is_api_key(token) {
             let mut conn = state.store.read().await?;
             let found = autopmo_store::tokens::authenticate(&mut conn, token, state.now()).await?;
             drop(conn);

@@ -5,12 +5,12 @@
 
 use super::finish;
 use crate::audit::Audit;
-use crate::extract::principal::Principal;
+use crate::authz::rules::{RouteRule, Rule, TargetRef, rule};
 use crate::extract::query::ValidQuery;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use autopmo_audit::{Category, Outcome};
-use autopmo_domain::{FieldError, Role, ValidationErrors};
+use autopmo_domain::{FieldError, ValidationErrors};
 use autopmo_store::audit::{self, AuditFilter};
 use autopmo_trail::EventView;
 use axum::Json;
@@ -33,6 +33,12 @@ const EXPORT_PAGE: i64 = 500;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(list_alerts))
 }
+
+/// What each route needs (see `crate::authz`).
+pub(crate) const RULES: &[RouteRule] = &[
+    rule("GET", "/api/v1/audit/events", Rule::Guarded("audit:read", TargetRef::Type("audit"))),
+    rule("GET", "/api/v1/security/alerts", Rule::Guarded("audit:read", TargetRef::Type("audit"))),
+];
 
 /// Filters and paging.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -71,14 +77,6 @@ pub struct AuditPage {
     items: Vec<EventView>,
     /// Pass as `cursor` for older events; `null` on the last page.
     next_cursor: Option<String>,
-}
-
-fn may_read_audit(principal: &Principal) -> Result<(), ApiError> {
-    if principal.roles.iter().any(|r| matches!(r, Role::SystemAdmin | Role::Auditor)) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden("reading the audit log needs the audit:read permission".to_owned()))
-    }
 }
 
 fn time_param(e: &mut ValidationErrors, field: &str, raw: Option<&str>) -> Option<OffsetDateTime> {
@@ -162,11 +160,10 @@ async fn open_all(state: &AppState, records: Vec<autopmo_audit::AuditRecord>) ->
         (status = 403, description = "Not a system administrator or auditor")))]
 async fn list_events(
     State(state): State<AppState>,
-    principal: Principal,
+    _granted: crate::authz::Granted,
     audit: Audit,
     ValidQuery(q): ValidQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    may_read_audit(&principal)?;
     let filter = filter_of(&q)?;
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     match q.format.as_deref().unwrap_or("json") {
@@ -229,10 +226,9 @@ pub struct AlertQuery {
         (status = 403, description = "Not a system administrator or auditor")))]
 async fn list_alerts(
     State(state): State<AppState>,
-    principal: Principal,
+    _granted: crate::authz::Granted,
     ValidQuery(q): ValidQuery<AlertQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    may_read_audit(&principal)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::BadRequest { kind: "invalid_query", detail: "limit must be from 1 to 200".to_owned() });

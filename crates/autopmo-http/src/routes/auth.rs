@@ -2,6 +2,7 @@
 //! documents (guide §2.3).
 
 use crate::audit::Audit;
+use crate::authz::rules::{RouteRule, Rule, rule};
 use crate::extract::json::ValidJson;
 use crate::extract::path::Ids;
 use crate::extract::principal::{Principal, SESSION_COOKIE};
@@ -31,6 +32,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(jwks))
         .routes(routes!(openid_configuration))
 }
+
+/// What each route needs (see `crate::authz`).
+pub(crate) const RULES: &[RouteRule] = &[
+    rule("POST", "/api/v1/auth/login", Rule::Public),
+    rule("POST", "/api/v1/auth/refresh", Rule::Public),
+    rule("POST", "/api/v1/auth/logout", Rule::SelfService),
+    rule("GET", "/api/v1/me/sessions", Rule::SelfService),
+    rule("DELETE", "/api/v1/me/sessions/{session_id}", Rule::SelfService),
+    rule("GET", "/.well-known/jwks.json", Rule::Public),
+    rule("GET", "/.well-known/openid-configuration", Rule::Public),
+];
 
 /// Credentials.
 #[derive(Deserialize, ToSchema)]

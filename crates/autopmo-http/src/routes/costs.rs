@@ -2,6 +2,7 @@
 
 use super::{ensure_project, finish, or_404};
 use crate::audit::Audit;
+use crate::authz::rules::{RouteRule, Rule, TargetRef, rule};
 use crate::extract::if_match::{IfMatch, OptionalIfMatch, etag_header};
 use crate::extract::json::ValidJson;
 use crate::extract::path::Ids;
@@ -25,6 +26,23 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_costs, create_cost)).routes(routes!(get_cost, update_cost, delete_cost))
 }
+
+/// What each route needs (see `crate::authz`).
+pub(crate) const RULES: &[RouteRule] = &[
+    rule("POST", "/api/v1/projects/{project_id}/costs", Rule::Guarded("projects:update", TargetRef::Project)),
+    rule("GET", "/api/v1/projects/{project_id}/costs", Rule::Guarded("projects:read", TargetRef::Project)),
+    rule("GET", "/api/v1/projects/{project_id}/costs/{cost_id}", Rule::Guarded("projects:read", TargetRef::Project)),
+    rule(
+        "PATCH",
+        "/api/v1/projects/{project_id}/costs/{cost_id}",
+        Rule::Guarded("projects:update", TargetRef::Project),
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/projects/{project_id}/costs/{cost_id}",
+        Rule::Guarded("projects:update", TargetRef::Project),
+    ),
+];
 
 /// A new cost entry.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -1,5 +1,6 @@
 //! Liveness and readiness, for load balancers and orchestrators.
 
+use crate::authz::rules::{RouteRule, Rule, rule};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use axum::Json;
@@ -12,6 +13,9 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
 }
+
+/// What each route needs (see `crate::authz`).
+pub(crate) const RULES: &[RouteRule] = &[rule("GET", "/healthz", Rule::Public), rule("GET", "/readyz", Rule::Public)];
 
 /// Health status.
 #[derive(Debug, Serialize, ToSchema)]

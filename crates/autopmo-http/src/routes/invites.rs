@@ -3,6 +3,7 @@
 //! an administrator (`autopmo user invite`).
 
 use crate::audit::Audit;
+use crate::authz::rules::{RouteRule, Rule, rule};
 use crate::extract::json::ValidJson;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -20,6 +21,9 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(accept_invite))
 }
+
+/// What each route needs (see `crate::authz`).
+pub(crate) const RULES: &[RouteRule] = &[rule("POST", "/api/v1/auth/invites/accept", Rule::Public)];
 
 /// The invitation and the new account's details.
 #[derive(Deserialize, ToSchema)]

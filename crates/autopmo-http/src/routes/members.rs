@@ -2,6 +2,7 @@
 
 use super::{ensure_project, finish, or_404, parse_id};
 use crate::audit::Audit;
+use crate::authz::rules::{RouteRule, Rule, TargetRef, rule};
 use crate::extract::if_match::{IfMatch, OptionalIfMatch, etag_header};
 use crate::extract::json::ValidJson;
 use crate::extract::path::Ids;
@@ -28,6 +29,23 @@ pub fn router() -> OpenApiRouter<AppState> {
         remove_member
     ))
 }
+
+/// What each route needs (see `crate::authz`).
+pub(crate) const RULES: &[RouteRule] = &[
+    rule("GET", "/api/v1/projects/{project_id}/members", Rule::Guarded("projects:read", TargetRef::Project)),
+    rule("POST", "/api/v1/projects/{project_id}/members", Rule::Guarded("projects:update", TargetRef::Project)),
+    rule("GET", "/api/v1/projects/{project_id}/members/{user_id}", Rule::Guarded("projects:read", TargetRef::Project)),
+    rule(
+        "PATCH",
+        "/api/v1/projects/{project_id}/members/{user_id}",
+        Rule::Guarded("projects:update", TargetRef::Project),
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/projects/{project_id}/members/{user_id}",
+        Rule::Guarded("projects:update", TargetRef::Project),
+    ),
+];
 
 /// A user to add to the project.
 #[derive(Debug, Deserialize, ToSchema)]

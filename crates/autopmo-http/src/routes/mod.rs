@@ -1,5 +1,6 @@
 //! The routes, one module per resource, and the input parsing they share.
 
+mod approvals;
 mod audit;
 mod auth;
 mod costs;
@@ -8,7 +9,11 @@ mod invites;
 mod members;
 mod oidc;
 mod password;
+mod policies;
 mod projects;
+mod reports;
+mod roles;
+mod service_accounts;
 mod tasks;
 mod users;
 
@@ -33,6 +38,39 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(invites::router())
         .merge(oidc::router())
         .merge(password::router())
+        .merge(approvals::router())
+        .merge(policies::router())
+        .merge(reports::router())
+        .merge(roles::router())
+        .merge(service_accounts::router())
+}
+
+/// The authorization rule of every route, gathered from the modules.
+pub(crate) fn rules() -> &'static [crate::authz::rules::RouteRule] {
+    use crate::authz::rules::{Rule, rule};
+    static ALL: std::sync::LazyLock<Vec<crate::authz::rules::RouteRule>> = std::sync::LazyLock::new(|| {
+        [
+            &[rule("GET", "/api/v1/openapi.json", Rule::Public)][..],
+            health::RULES,
+            users::RULES,
+            projects::RULES,
+            members::RULES,
+            tasks::RULES,
+            costs::RULES,
+            audit::RULES,
+            auth::RULES,
+            invites::RULES,
+            oidc::RULES,
+            password::RULES,
+            approvals::RULES,
+            policies::RULES,
+            reports::RULES,
+            roles::RULES,
+            service_accounts::RULES,
+        ]
+        .concat()
+    });
+    &ALL
 }
 
 /// Maps a store "not found" to a 404 naming `what`.

@@ -4,6 +4,7 @@
 //! as JSON, as `/api/v1/auth/login` does.
 
 use crate::audit::Audit;
+use crate::authz::rules::{RouteRule, Rule, rule};
 use crate::extract::path::Ids;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -21,6 +22,12 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(oidc_login)).routes(routes!(oidc_callback))
 }
+
+/// What each route needs (see `crate::authz`).
+pub(crate) const RULES: &[RouteRule] = &[
+    rule("GET", "/api/v1/auth/oidc/{issuer}/login", Rule::Public),
+    rule("GET", "/api/v1/auth/oidc/{issuer}/callback", Rule::Public),
+];
 
 /// What the provider sends the browser back with (RFC 6749 §4.1.2, RFC 9207).
 #[derive(Debug, Deserialize, IntoParams)]

@@ -10,6 +10,7 @@
 //!   in the body.
 
 use crate::audit::Audit;
+use crate::authz::rules::{RouteRule, Rule, rule};
 use crate::extract::json::ValidJson;
 use crate::extract::principal::Principal;
 use crate::problem::ApiError;
@@ -34,6 +35,13 @@ const MAX_LOGIN_CHARS: usize = 320;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(request_reset)).routes(routes!(confirm_reset)).routes(routes!(change_password))
 }
+
+/// What each route needs (see `crate::authz`).
+pub(crate) const RULES: &[RouteRule] = &[
+    rule("POST", "/api/v1/auth/password-reset", Rule::Public),
+    rule("POST", "/api/v1/auth/password-reset/confirm", Rule::Public),
+    rule("POST", "/api/v1/auth/password", Rule::SelfService),
+];
 
 /// Whom to send a reset link.
 #[derive(Debug, Deserialize, ToSchema)]

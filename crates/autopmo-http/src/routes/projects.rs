@@ -1,7 +1,10 @@
 //! Projects: create, read, list, update (with `If-Match`), delete.
 
+use super::approvals::{self, PendingBudget};
 use super::{finish, money, or_404, parse_id, parse_opt_date};
 use crate::audit::Audit;
+use crate::authz::rules::{RouteRule, Rule, TargetRef, rule};
+use crate::authz::{self, Granted};
 use crate::extract::if_match::{IfMatch, OptionalIfMatch, etag_header};
 use crate::extract::json::ValidJson;
 use crate::extract::path::Ids;
@@ -10,14 +13,16 @@ use crate::extract::query::{ValidQuery, list_params};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::views::{MoneyView, PageView, ProjectView, not_null, nullable};
+use autopmo_authz::{Permission, ProjectAttrs, ResourceType, Target};
 use autopmo_domain::{
-    Description, PlannedDates, Project, ProjectId, ProjectName, ProjectStatus, UserId, ValidationErrors,
+    Amount, Description, Money, PlannedDates, Project, ProjectId, ProjectName, ProjectStatus, UserId, ValidationErrors,
 };
 use autopmo_store::projects::{self, ProjectFilter, ProjectSort};
 use autopmo_store::{UnitOfWork, users};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -30,6 +35,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         delete_project
     ))
 }
+
+/// What each route needs (see `crate::authz`).
+pub(crate) const RULES: &[RouteRule] = &[
+    rule("GET", "/api/v1/projects", Rule::Guarded("projects:read", TargetRef::Collection("project"))),
+    rule("POST", "/api/v1/projects", Rule::Guarded("projects:create", TargetRef::Collection("project"))),
+    rule("GET", "/api/v1/projects/{project_id}", Rule::Guarded("projects:read", TargetRef::Project)),
+    rule("PATCH", "/api/v1/projects/{project_id}", Rule::Guarded("projects:update", TargetRef::Project)),
+    rule("DELETE", "/api/v1/projects/{project_id}", Rule::Guarded("projects:delete", TargetRef::Project)),
+];
 
 /// A new project.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -104,14 +118,17 @@ async fn check_owner(uow: &mut UnitOfWork, owner: UserId) -> Result<(), ApiError
 /// Creates a project.
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProject,
     security(("bearer" = [])),
-    responses((status = 201, body = ProjectView), (status = 400, description = "Malformed request"),
+    responses((status = 201, body = ProjectView), (status = 202, body = PendingBudget, description = "Created; the budget waits for approval"),
+        (status = 403, description = "Not allowed, or a budget over the threshold with approvals off"),
+        (status = 400, description = "Malformed request"),
         (status = 401, description = "Unauthenticated"), (status = 422, description = "Invalid values")))]
 async fn create_project(
     State(state): State<AppState>,
     principal: Principal,
     audit: Audit,
+    _granted: Granted,
     ValidJson(body): ValidJson<CreateProject>,
-) -> Result<(StatusCode, HeaderMap, Json<ProjectView>), ApiError> {
+) -> Result<Response, ApiError> {
     let mut e = ValidationErrors::new();
     let name = e.check("name", ProjectName::parse(&body.name));
     let description = e.check("description", Description::parse(&body.description));
@@ -137,7 +154,7 @@ async fn create_project(
     };
     finish(e)?;
     let now = state.now();
-    let project = Project {
+    let mut project = Project {
         id: ProjectId::new(),
         name,
         description,
@@ -149,11 +166,50 @@ async fn create_project(
         updated_at: now,
         version: 1,
     };
+    // The policies judge the project as it would be (a PM creates only
+    // projects they own, say).
+    let attrs = ProjectAttrs {
+        id: project.id.to_string(),
+        owner_id: owner_id.to_string(),
+        budget: budget.to_decimal(),
+        currency: budget.currency.code().to_owned(),
+        status: status.as_str().to_owned(),
+        member_ids: Vec::new(),
+    };
+    authz::check(&state, &principal, &audit, Permission::PROJECTS_CREATE, &Target::Project(attrs), None)?;
+    let held = needs_approval(&state, &principal, &budget)?;
+    if held {
+        project.budget = Money { amount: Amount::ZERO, currency: budget.currency };
+    }
     let mut uow = state.store.begin().await?;
     check_owner(&mut uow, owner_id).await?;
     projects::insert(uow.conn(), &project).await?;
-    audit.commit(&state, uow, StatusCode::CREATED, vec![audit.event(&state, "project.created", "create", "project", project.id, Some(project.name.as_str())).with_metadata(&serde_json::json!({"budget": project.budget.to_string(), "owner_id": project.owner_id.to_string()}))]).await?;
-    Ok((StatusCode::CREATED, etag_header(project.version), Json(project.into())))
+    let created = audit
+        .event(&state, "project.created", "create", "project", project.id, Some(project.name.as_str()))
+        .with_metadata(
+            &serde_json::json!({"budget": project.budget.to_string(), "owner_id": project.owner_id.to_string()}),
+        );
+    if held {
+        let (approval, requested) =
+            approvals::request(&state, &audit, &mut uow, &principal, &project, budget, "create").await?;
+        audit.commit(&state, uow, StatusCode::ACCEPTED, vec![created, requested]).await?;
+        let body = PendingBudget { project: project.into(), approval: approval.into() };
+        return Ok((StatusCode::ACCEPTED, etag_header(1), Json(body)).into_response());
+    }
+    audit.commit(&state, uow, StatusCode::CREATED, vec![created]).await?;
+    Ok((StatusCode::CREATED, etag_header(project.version), Json(ProjectView::from(project))).into_response())
+}
+
+/// Whether `budget` must wait for a system_admin's approval (§3.3): above
+/// the threshold, asked for by someone who may not decide approvals.
+/// With approvals off, such a budget is refused with §3.3's message.
+fn needs_approval(state: &AppState, principal: &Principal, budget: &Money) -> Result<bool, ApiError> {
+    if !state.budget_rule.exceeds(budget)
+        || authz::may(state, principal, Permission::APPROVALS_DECIDE, &Target::Type(ResourceType::Approval))
+    {
+        return Ok(false);
+    }
+    if state.budget_rule.enabled { Ok(true) } else { Err(ApiError::Forbidden(state.budget_rule.message())) }
 }
 
 /// Lists projects.
@@ -163,7 +219,8 @@ async fn create_project(
         (status = 401, description = "Unauthenticated")))]
 async fn list_projects(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
+    audit: Audit,
     ValidQuery(q): ValidQuery<ProjectQuery>,
 ) -> Result<Json<PageView<ProjectView>>, ApiError> {
     let sorts = [ProjectSort::CreatedAt, ProjectSort::UpdatedAt, ProjectSort::Name];
@@ -173,8 +230,12 @@ async fn list_projects(
     let owner = q.owner.as_deref().map(|o| parse_id::<UserId>(&mut e, "owner", o));
     finish(e)?;
     let filter = ProjectFilter { status: status.flatten(), owner_id: owner.flatten() };
+    // Only what the caller may read, decided by the same policies as a single read.
+    let request = authz::request_attrs(&principal, "GET", Some(&audit.0));
+    let scope = state.authz.current().project_scope(&authz::subject(&principal), Permission::PROJECTS_READ, &request);
+    let visible = authz::visibility(scope);
     let mut conn = state.store.read().await?;
-    let page = projects::list(&mut conn, &filter, &params).await?;
+    let page = projects::list(&mut conn, &filter, &visible, &params).await?;
     Ok(Json(PageView::from_page(page, ProjectView::from)))
 }
 
@@ -184,14 +245,9 @@ async fn list_projects(
     security(("bearer" = [])),
     responses((status = 200, body = ProjectView, headers(("ETag" = String, description = "Version, for If-Match"))),
         (status = 401, description = "Unauthenticated"), (status = 404, description = "No such project")))]
-async fn get_project(
-    State(state): State<AppState>,
-    _principal: Principal,
-    ids: Ids,
-) -> Result<(HeaderMap, Json<ProjectView>), ApiError> {
-    let id: ProjectId = ids.get("project_id", "project")?;
-    let mut conn = state.store.read().await?;
-    let project = projects::get(&mut conn, id).await.map_err(or_404("project"))?;
+async fn get_project(granted: Granted) -> Result<(HeaderMap, Json<ProjectView>), ApiError> {
+    // Loaded by the authorization layer to decide; no second read.
+    let project = granted.loaded.project.clone().ok_or(ApiError::NotFound("project"))?;
     Ok((etag_header(project.version), Json(project.into())))
 }
 
@@ -200,21 +256,24 @@ async fn get_project(
     params(("project_id" = String, Path, description = "Project id"),
         ("If-Match" = String, Header, description = "ETag from the last read")),
     security(("bearer" = [])),
-    responses((status = 200, body = ProjectView), (status = 401, description = "Unauthenticated"),
+    responses((status = 200, body = ProjectView), (status = 202, body = PendingBudget, description = "Updated; the raised budget waits for approval"),
+        (status = 403, description = "Not allowed"), (status = 401, description = "Unauthenticated"),
         (status = 404, description = "No such project"), (status = 412, description = "Changed since read"),
         (status = 422, description = "Invalid values"), (status = 428, description = "If-Match missing")))]
 async fn update_project(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
     audit: Audit,
     ids: Ids,
+    _granted: Granted,
     if_match: IfMatch,
     ValidJson(body): ValidJson<UpdateProject>,
-) -> Result<(HeaderMap, Json<ProjectView>), ApiError> {
+) -> Result<Response, ApiError> {
     let id: ProjectId = ids.get("project_id", "project")?;
     let mut uow = state.store.begin().await?;
     let mut p = projects::get(uow.conn(), id).await.map_err(or_404("project"))?;
     if_match.check(p.version)?;
+    let before = p.clone();
     let mut e = ValidationErrors::new();
     if let Some(raw) = &body.name {
         p.name = e.check("name", ProjectName::parse(raw)).unwrap_or(p.name);
@@ -244,21 +303,39 @@ async fn update_project(
     if body.owner_id.is_some() {
         check_owner(&mut uow, p.owner_id).await?;
     }
+    // A raise above the threshold waits for approval; the rest applies.
+    let raised = p.budget != before.budget
+        && (p.budget.currency != before.budget.currency || p.budget.to_decimal() > before.budget.to_decimal());
+    let held = (raised && needs_approval(&state, &principal, &p.budget)?).then_some(p.budget);
+    if held.is_some() {
+        if p.budget.currency != before.budget.currency {
+            let mut e = ValidationErrors::new();
+            e.push(autopmo_domain::FieldError::new(
+                "budget.currency",
+                "needs_approval",
+                "a budget that needs approval cannot also change currency; change the currency first",
+            ));
+            return Err(e.into());
+        }
+        p.budget = before.budget;
+    }
     p.updated_at = state.now();
     let saved = projects::update(uow.conn(), &p, if_match.0).await.map_err(or_404("project"))?;
-    audit
-        .commit(
-            &state,
-            uow,
-            StatusCode::OK,
-            vec![
-                audit
-                    .event(&state, "project.updated", "update", "project", saved.id, Some(saved.name.as_str()))
-                    .with_metadata(&serde_json::json!({"version": saved.version, "budget": saved.budget.to_string()})),
-            ],
-        )
-        .await?;
-    Ok((etag_header(saved.version), Json(saved.into())))
+    let mut events = vec![
+        audit
+            .event(&state, "project.updated", "update", "project", saved.id, Some(saved.name.as_str()))
+            .with_metadata(&serde_json::json!({"version": saved.version, "budget": saved.budget.to_string()})),
+    ];
+    if let Some(requested) = held {
+        let (approval, event) =
+            approvals::request(&state, &audit, &mut uow, &principal, &saved, requested, "raise").await?;
+        events.push(event);
+        audit.commit(&state, uow, StatusCode::ACCEPTED, events).await?;
+        let body = PendingBudget { project: saved.clone().into(), approval: approval.into() };
+        return Ok((StatusCode::ACCEPTED, etag_header(saved.version), Json(body)).into_response());
+    }
+    audit.commit(&state, uow, StatusCode::OK, events).await?;
+    Ok((etag_header(saved.version), Json(ProjectView::from(saved))).into_response())
 }
 
 /// Deletes a project with its members, tasks and costs. `If-Match` is optional.

@@ -2,6 +2,8 @@
 
 use super::{ensure_project, finish, or_404, parse_id, parse_opt_date};
 use crate::audit::Audit;
+use crate::authz::Granted;
+use crate::authz::rules::{RouteRule, Rule, TargetRef, rule};
 use crate::extract::if_match::{IfMatch, OptionalIfMatch, etag_header};
 use crate::extract::json::ValidJson;
 use crate::extract::path::Ids;
@@ -10,6 +12,7 @@ use crate::extract::query::{ValidQuery, list_params};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::views::{DecimalText, PageView, TaskView, not_null, nullable};
+use autopmo_authz::Permission;
 use autopmo_domain::{
     Description, FieldError, Hours, Percent, PlannedDates, ProjectId, Task, TaskId, TaskStatus, TaskTitle, UserId,
     ValidationErrors,
@@ -30,6 +33,24 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_task, update_task, delete_task))
         .routes(routes!(assign_task))
 }
+
+/// What each route needs (see `crate::authz`).
+pub(crate) const RULES: &[RouteRule] = &[
+    rule("POST", "/api/v1/projects/{project_id}/tasks", Rule::Guarded("projects:update", TargetRef::Project)),
+    rule("GET", "/api/v1/projects/{project_id}/tasks", Rule::Guarded("projects:read", TargetRef::Project)),
+    rule("GET", "/api/v1/projects/{project_id}/tasks/{task_id}", Rule::Guarded("projects:read", TargetRef::Project)),
+    rule("PATCH", "/api/v1/projects/{project_id}/tasks/{task_id}", Rule::Guarded("tasks:update", TargetRef::Task)),
+    rule(
+        "POST",
+        "/api/v1/projects/{project_id}/tasks/{task_id}/assign",
+        Rule::Guarded("tasks:assign", TargetRef::Task),
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/projects/{project_id}/tasks/{task_id}",
+        Rule::Guarded("projects:update", TargetRef::Project),
+    ),
+];
 
 /// A new task.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -270,14 +291,20 @@ async fn get_task(
         (status = 412, description = "Changed since read"), (status = 422, description = "Invalid values or a cycle"), (status = 428, description = "If-Match missing")))]
 async fn update_task(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
     audit: Audit,
     ids: Ids,
+    granted: Granted,
     if_match: IfMatch,
     ValidJson(body): ValidJson<UpdateTask>,
 ) -> Result<(HeaderMap, Json<TaskView>), ApiError> {
     let project: ProjectId = ids.get("project_id", "project")?;
     let id: TaskId = ids.get("task_id", "task")?;
+    // Changing the assignee is assigning: `tasks:update` is not enough.
+    if body.assignee_id.is_some() {
+        let task_id = Some(id.to_string());
+        crate::authz::check(&state, &principal, &audit, Permission::TASKS_ASSIGN, &granted.loaded.target, task_id)?;
+    }
     let mut uow = state.store.begin().await?;
     projects::lock(uow.conn(), project).await.map_err(or_404("project"))?;
     let mut t = tasks::get(uow.conn(), project, id).await.map_err(or_404("task"))?;

@@ -1,8 +1,11 @@
-//! Users, read-only over the API for now (accounts are created with
-//! `autopmo user create`): enough to find ids for owners, members and
-//! assignees.
+//! Users (accounts are created with `autopmo user create` or an
+//! invitation): enough to find ids for owners, members and assignees, and
+//! for an administrator to end a user's sessions. Their roles are changed
+//! through `crate::routes::roles`.
 
 use super::or_404;
+use crate::authz::rules::{RouteRule, Rule, TargetRef, rule};
+use crate::extract::if_match::etag_header;
 use crate::extract::path::Ids;
 use crate::extract::principal::Principal;
 use crate::extract::query::{ValidQuery, list_params};
@@ -13,6 +16,7 @@ use autopmo_domain::UserId;
 use autopmo_store::users::{self, UserSort};
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +29,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(revoke_sessions))
 }
+
+/// What each route needs (see `crate::authz`).
+pub(crate) const RULES: &[RouteRule] = &[
+    rule("GET", "/api/v1/users", Rule::Guarded("users:read", TargetRef::Collection("user"))),
+    rule("GET", "/api/v1/users/{user_id}", Rule::Guarded("users:read", TargetRef::Type("user"))),
+    rule("GET", "/api/v1/me", Rule::SelfService),
+    rule("POST", "/api/v1/users/{user_id}/sessions/revoke", Rule::Guarded("users:manage", TargetRef::Type("user"))),
+];
 
 /// List parameters.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -60,16 +72,22 @@ async fn list_users(
     Ok(Json(PageView::from_page(page, UserView::from)))
 }
 
-/// Reads one user.
+/// Reads one user. The `ETag` is the user's version, for `If-Match` on
+/// `PUT /api/v1/users/{user_id}/roles`.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users",
     params(("user_id" = String, Path, description = "User id")),
     security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401, description = "Unauthenticated"), (status = 404, description = "No such user")))]
-async fn get_user(State(state): State<AppState>, _principal: Principal, ids: Ids) -> Result<Json<UserView>, ApiError> {
+    responses((status = 200, body = UserView, headers(("ETag" = String, description = "The user's version"))),
+        (status = 401, description = "Unauthenticated"), (status = 404, description = "No such user")))]
+async fn get_user(
+    State(state): State<AppState>,
+    _principal: Principal,
+    ids: Ids,
+) -> Result<(HeaderMap, Json<UserView>), ApiError> {
     let id: UserId = ids.get("user_id", "user")?;
     let mut conn = state.store.read().await?;
     let user = users::get(&mut conn, id).await.map_err(or_404("user"))?;
-    Ok(Json(user.into()))
+    Ok((etag_header(user.version), Json(user.into())))
 }
 
 /// The calling user.
@@ -81,8 +99,8 @@ async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<
     Ok(Json(user.into()))
 }
 
-/// Ends every session of a user (system administrators only); their access
-/// tokens stop working on the next request.
+/// Ends every session of a user (`users:manage`, system administrators);
+/// their access tokens stop working on the next request.
 #[utoipa::path(post, path = "/api/v1/users/{user_id}/sessions/revoke", tag = "users",
     params(("user_id" = String, Path, description = "User id")),
     security(("bearer" = [])),
@@ -90,13 +108,10 @@ async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<
         (status = 403, description = "Not a system administrator"), (status = 404, description = "No such user")))]
 async fn revoke_sessions(
     State(state): State<AppState>,
-    principal: Principal,
+    _principal: Principal,
     audit: crate::audit::Audit,
     ids: Ids,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if !principal.roles.contains(&autopmo_domain::Role::SystemAdmin) {
-        return Err(ApiError::Forbidden("ending another user's sessions is for system administrators".to_owned()));
-    }
     let id: UserId = ids.get("user_id", "user")?;
     let now = state.now();
     let mut uow = state.store.begin().await?;

@@ -203,7 +203,17 @@ async fn every_request_is_recorded_once_with_its_outcome(app: TestApp) {
 
     // The changes have their domain event, just before their request event:
     // the same unit of work. Failed requests have none.
-    let domain: Vec<&AuditRecord> = stored.iter().filter(|e| e.event_type != "http.request").collect();
+    let domain: Vec<&AuditRecord> =
+        stored.iter().filter(|e| e.event_type != "http.request" && e.event_type != "authz.denied").collect();
+    // The refusal has its authorization event, with the decision id its
+    // request event carries too; allowed requests carry theirs.
+    let refused = of_request(&stored, "cov-forbidden");
+    assert_eq!(refused.len(), 2, "{refused:#?}");
+    assert_eq!((refused[0].event_type.as_str(), refused[0].status), ("authz.denied", Outcome::Denied));
+    assert_eq!(refused[0].category, Category::Authorization);
+    assert!(refused[0].decision_id.is_some());
+    assert_eq!(refused[0].decision_id, refused[1].decision_id, "one decision, in both events");
+    assert!(of_request(&stored, "cov-read")[0].decision_id.is_some(), "an allowed request names its decision");
     let expected = [
         ("cov-create", "project.created", "project", project_id.as_str()),
         ("cov-update", "project.updated", "project", project_id.as_str()),
@@ -225,7 +235,7 @@ async fn every_request_is_recorded_once_with_its_outcome(app: TestApp) {
         assert_eq!((event.status, event.category), (Outcome::Success, Category::DataAccess));
         assert_eq!(event.actor, request.actor, "{rid}: the same caller, sealed the same way");
     }
-    assert_eq!(stored.len(), sent.len() + expected.len(), "nothing else was recorded");
+    assert_eq!(stored.len(), sent.len() + expected.len() + 1, "nothing else was recorded (one refusal)");
     for probe in ["cov-healthz", "cov-readyz"] {
         assert!(of_request(&stored, probe).is_empty(), "{probe} was recorded");
     }

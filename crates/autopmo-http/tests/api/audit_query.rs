@@ -20,7 +20,8 @@ async fn only_admins_and_auditors_read_the_log(app: TestApp) {
         let page = expect_json(get_as(&app, token, "/api/v1/audit/events").await, StatusCode::OK).await;
         assert!(!page["items"].as_array().unwrap().is_empty());
     }
-    for token in [&app.token, &developer] {
+    let (_, manager) = app.user("pam", &[Role::ProjectManager]).await;
+    for token in [&manager, &developer] {
         assert_problem(get_as(&app, token, "/api/v1/audit/events").await, StatusCode::FORBIDDEN, "forbidden").await;
     }
     // The refusal is itself on record, as denied.
@@ -146,7 +147,8 @@ async fn security_rules_raise_alerts(app: TestApp) {
     // The eleventh failure does not raise a second alert for the same burst.
     let _ = get_as(&app, "apmo_pat_guess-again", "/api/v1/projects").await;
     assert_eq!(alerts(&app, &auditor).await.len(), 3);
-    assert_problem(get_as(&app, &app.token, "/api/v1/security/alerts").await, StatusCode::FORBIDDEN, "forbidden").await;
+    let (_, manager) = app.user("pam", &[Role::ProjectManager]).await;
+    assert_problem(get_as(&app, &manager, "/api/v1/security/alerts").await, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
 api_tests!(

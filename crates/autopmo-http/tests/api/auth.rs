@@ -255,7 +255,9 @@ async fn an_administrator_ends_all_sessions_of_a_user(app: TestApp) {
     let (second, _) = tokens(&app, "gus").await;
     let path = format!("/api/v1/users/{}/sessions/revoke", user.id);
     // A project manager may not.
-    assert_problem(app.post(&path, &json!({})).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let (_, manager) = app.user("pam", &[Role::ProjectManager]).await;
+    let refused = app.client.post(app.url(&path)).bearer_auth(&manager).json(&json!({})).send().await.unwrap();
+    assert_problem(refused, StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(me(&app, &first).await, StatusCode::OK);
     let (_, admin) = app.user("root", &[Role::SystemAdmin]).await;
     let resp = app.client.post(app.url(&path)).bearer_auth(&admin).json(&json!({})).send().await.unwrap();

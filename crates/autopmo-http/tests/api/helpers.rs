@@ -110,7 +110,7 @@ pub async fn spawn_app_on(
         let _ = rx.await;
     }));
     let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
-    let admin = new_user("admin", &[Role::ProjectManager]);
+    let admin = new_user("admin", &[Role::SystemAdmin]);
     insert_user(&store, &admin).await;
     let token = issue_token(&store, &clock, admin.id, None).await.secret;
     Some(TestApp {

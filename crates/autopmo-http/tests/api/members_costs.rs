@@ -161,7 +161,7 @@ async fn user_routes(app: TestApp) {
     let (dev, dev_token) = app.user("dev", &[Role::Developer, Role::Auditor]).await;
     let me = app.get_json("/api/v1/me").await;
     assert_eq!((me["id"].as_str(), me["username"].as_str()), (Some(app.admin.id.to_string().as_str()), Some("admin")));
-    assert_eq!(me["roles"], json!(["project_manager"]));
+    assert_eq!(me["roles"], json!(["system_admin"]));
     let resp = app.client.get(app.url("/api/v1/me")).bearer_auth(&dev_token).send().await.unwrap();
     let dev_me = expect_json(resp, StatusCode::OK).await;
     assert_eq!(dev_me["id"], dev.id.to_string());

@@ -54,6 +54,22 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/me/sessions/{session_id}"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/api/v1/approvals"),
+    ("GET", "/api/v1/approvals/{approval_id}"),
+    ("POST", "/api/v1/approvals/{approval_id}/approve"),
+    ("POST", "/api/v1/approvals/{approval_id}/reject"),
+    ("GET", "/api/v1/policies"),
+    ("POST", "/api/v1/policies/reload"),
+    ("GET", "/api/v1/projects/{project_id}/report"),
+    ("PUT", "/api/v1/users/{user_id}/roles"),
+    ("GET", "/api/v1/service-accounts"),
+    ("POST", "/api/v1/service-accounts"),
+    ("GET", "/api/v1/service-accounts/{account_id}"),
+    ("PATCH", "/api/v1/service-accounts/{account_id}"),
+    ("DELETE", "/api/v1/service-accounts/{account_id}"),
+    ("GET", "/api/v1/service-accounts/{account_id}/keys"),
+    ("POST", "/api/v1/service-accounts/{account_id}/keys"),
+    ("DELETE", "/api/v1/service-accounts/{account_id}/keys/{key_id}"),
 ];
 
 /// Served but, being the document itself, not described in it.
@@ -110,7 +126,8 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 }
 
 fn random_ids() -> Vec<(&'static str, String)> {
-    let names = ["project_id", "task_id", "cost_id", "user_id", "session_id", "issuer"];
+    let names =
+        ["project_id", "task_id", "cost_id", "user_id", "session_id", "issuer", "account_id", "key_id", "approval_id"];
     names.into_iter().map(|n| (n, uuid::Uuid::new_v4().to_string())).collect()
 }
 

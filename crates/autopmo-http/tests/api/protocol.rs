@@ -67,6 +67,9 @@ async fn every_api_route_needs_valid_credentials(app: TestApp) {
         ("cost_id", cost["id"].as_str().unwrap().to_owned()),
         ("user_id", dev.id.to_string()),
         ("session_id", "ses_none".to_owned()),
+        ("approval_id", uuid::Uuid::now_v7().to_string()),
+        ("account_id", uuid::Uuid::now_v7().to_string()),
+        ("key_id", uuid::Uuid::now_v7().to_string()),
     ];
     let before = (
         app.get_json(&format!("/api/v1/projects/{p}")).await,

@@ -12,10 +12,13 @@ use autopmo_domain::*;
 use autopmo_store::migrate::{self, MIGRATIONS};
 use autopmo_store::projects::{ProjectFilter, ProjectSort};
 use autopmo_store::tasks::{TaskFilter, TaskSort};
+use autopmo_store::visibility::{CmpOp, Visibility};
 use autopmo_store::{Direction, ListParams, Store, StoreError, StoreOptions, members, projects, tasks, users};
 use autopmo_test_support::{TestDb, backend_tests};
 use time::OffsetDateTime;
 use time::macros::datetime;
+
+mod service_accounts;
 
 const T0: OffsetDateTime = datetime!(2026-12-04 09:00 UTC);
 
@@ -207,7 +210,7 @@ async fn constraints(db: TestDb) {
     let p = seed_project(&store, alice.id, evil).await;
     let mut conn = store.reader().acquire().await.unwrap();
     assert_eq!(projects::get(&mut conn, p.id).await.unwrap().name.as_str(), evil);
-    assert_eq!(projects::count(&mut conn, &ProjectFilter::default()).await.unwrap(), 3);
+    assert_eq!(projects::count(&mut conn, &ProjectFilter::default(), &Visibility::All).await.unwrap(), 3);
 }
 
 async fn migrations_apply_once(db: TestDb) {
@@ -310,7 +313,7 @@ async fn cursor_pagination_walks_everything_once(db: TestDb) {
         let mut cursor = None;
         loop {
             let params = ListParams { limit: 7, cursor, sort, direction };
-            let page = projects::list(&mut conn, &ProjectFilter::default(), &params).await.unwrap();
+            let page = projects::list(&mut conn, &ProjectFilter::default(), &Visibility::All, &params).await.unwrap();
             assert!(page.items.len() <= 7);
             seen.extend(page.items.iter().map(|p| p.id));
             match page.next_cursor {
@@ -324,15 +327,24 @@ async fn cursor_pagination_walks_everything_once(db: TestDb) {
     }
     let only_bob = ProjectFilter { owner_id: Some(bob.id), ..Default::default() };
     let params = ListParams { limit: 200, cursor: None, sort: ProjectSort::Name, direction: Direction::Asc };
-    let page = projects::list(&mut conn, &only_bob, &params).await.unwrap();
+    let page = projects::list(&mut conn, &only_bob, &Visibility::All, &params).await.unwrap();
     assert_eq!(page.items.len(), 12);
     assert!(page.items.windows(2).all(|w| w[0].name <= w[1].name));
     // A cursor made for one order is refused for another.
-    let first =
-        projects::list(&mut conn, &ProjectFilter::default(), &ListParams { limit: 1, ..params.clone() }).await.unwrap();
+    let first = projects::list(
+        &mut conn,
+        &ProjectFilter::default(),
+        &Visibility::All,
+        &ListParams { limit: 1, ..params.clone() },
+    )
+    .await
+    .unwrap();
     let cursor = autopmo_store::Cursor::decode(&first.next_cursor.unwrap()).unwrap();
     let wrong = ListParams { limit: 1, cursor: Some(cursor), sort: ProjectSort::CreatedAt, direction: Direction::Asc };
-    assert!(matches!(projects::list(&mut conn, &ProjectFilter::default(), &wrong).await, Err(StoreError::Rule(_))));
+    assert!(matches!(
+        projects::list(&mut conn, &ProjectFilter::default(), &Visibility::All, &wrong).await,
+        Err(StoreError::Rule(_))
+    ));
     // Task filters.
     let p = seed_project(&store, alice.id, "Tasks").await;
     let mut t = task(p.id, "mine", vec![]);
@@ -403,7 +415,82 @@ async fn sessions_and_single_use_refresh_tokens(db: TestDb) {
     assert!(sessions::active_for_user(&mut conn, &alice.id.to_string()).await.unwrap().is_empty());
 }
 
+/// The SQL form of the authorization scope selects exactly the projects the
+/// predicate describes, in list pages and in counts, budgets compared in
+/// each project's own currency.
+async fn visibility_filters_lists_and_counts(db: TestDb) {
+    use rust_decimal::Decimal;
+    let store = open(&db).await;
+    let alice = seed_user(&store, "alice").await;
+    let bob = seed_user(&store, "bob").await;
+    let mut uow = store.begin().await.unwrap();
+    let mut made = Vec::new();
+    for (name, owner, amount, currency) in [
+        ("usd-small", alice.id, "999999.99", "USD"),
+        ("usd-big", alice.id, "1000000.01", "USD"),
+        ("jpy-big", bob.id, "2000000", "JPY"),
+        ("kwd-edge", bob.id, "1000000.000", "KWD"),
+    ] {
+        let mut p = project(name, owner, T0);
+        p.budget = Money::parse(amount, currency).unwrap();
+        projects::insert(uow.conn(), &p).await.unwrap();
+        made.push(p);
+    }
+    members::insert(
+        uow.conn(),
+        &Member {
+            project_id: made[2].id,
+            user_id: alice.id,
+            kind: MemberKind::Member,
+            created_at: T0,
+            updated_at: T0,
+            version: 1,
+        },
+    )
+    .await
+    .unwrap();
+    uow.commit().await.unwrap();
+    let names = |vis: Visibility| {
+        let store = store.clone();
+        async move {
+            let mut conn = store.read().await.unwrap();
+            let params = ListParams { limit: 200, cursor: None, sort: ProjectSort::Name, direction: Direction::Asc };
+            let page = projects::list(&mut conn, &ProjectFilter::default(), &vis, &params).await.unwrap();
+            let mut names: Vec<String> = page.items.iter().map(|p| p.name.as_str().to_owned()).collect();
+            names.sort();
+            let count = projects::count(&mut conn, &ProjectFilter::default(), &vis).await.unwrap();
+            assert_eq!(count, i64::try_from(names.len()).unwrap(), "count and list disagree for {vis:?}");
+            names
+        }
+    };
+    let a = alice.id.to_string();
+    assert_eq!(names(Visibility::All).await.len(), 4);
+    assert!(names(Visibility::Nothing).await.is_empty());
+    assert_eq!(names(Visibility::OwnerIs(a.clone())).await, ["usd-big", "usd-small"]);
+    assert_eq!(names(Visibility::MemberIs(a.clone())).await, ["jpy-big"]);
+    assert_eq!(
+        names(Visibility::Or(vec![Visibility::OwnerIs(a.clone()), Visibility::MemberIs(a.clone())])).await,
+        ["jpy-big", "usd-big", "usd-small"]
+    );
+    let million = Decimal::from(1_000_000);
+    assert_eq!(names(Visibility::Budget(CmpOp::Gt, million)).await, ["jpy-big", "usd-big"]);
+    assert_eq!(names(Visibility::Budget(CmpOp::Ge, million)).await, ["jpy-big", "kwd-edge", "usd-big"]);
+    assert_eq!(names(Visibility::Budget(CmpOp::Eq, million)).await, ["kwd-edge"]);
+    assert_eq!(names(Visibility::Budget(CmpOp::Lt, "999999.995".parse().unwrap())).await, ["usd-small"]);
+    assert_eq!(names(Visibility::Budget(CmpOp::Gt, Decimal::from(i64::MAX))).await, Vec::<String>::new());
+    assert_eq!(
+        names(Visibility::And(vec![
+            Visibility::Not(Box::new(Visibility::CurrencyIs("USD".to_owned()))),
+            Visibility::StatusIs("active".to_owned()),
+            Visibility::Not(Box::new(Visibility::IdIs(made[3].id.to_string()))),
+        ]))
+        .await,
+        ["jpy-big"]
+    );
+}
+
 backend_tests!(
+    visibility_filters_lists_and_counts,
     sessions_and_single_use_refresh_tokens,
     crud,
     constraints,

@@ -1,0 +1,68 @@
+//! Builders for subjects, targets and requests.
+
+use autopmo_authz::{
+    ApprovalAttrs, Authorizer, Matrix, PolicySet, ProjectAttrs, RequestAttrs, ResourceType, Subject, Target, TaskAttrs,
+};
+use autopmo_domain::Role;
+use rust_decimal::Decimal;
+
+pub fn subject(id: &str, roles: &[Role]) -> Subject {
+    Subject { id: id.into(), username: format!("{id}-name"), roles: roles.to_vec() }
+}
+
+pub fn project(id: &str, owner: &str, members: &[&str]) -> ProjectAttrs {
+    ProjectAttrs {
+        id: id.into(),
+        owner_id: owner.into(),
+        budget: Decimal::new(25_000_000, 2),
+        currency: "USD".into(),
+        status: "active".into(),
+        member_ids: members.iter().map(|m| (*m).to_owned()).collect(),
+    }
+}
+
+pub fn task(assignee: Option<&str>, project: ProjectAttrs) -> TaskAttrs {
+    TaskAttrs { id: "t-1".into(), assignee_id: assignee.map(str::to_owned), status: "todo".into(), project }
+}
+
+pub fn approval(requester: &str, project: Option<ProjectAttrs>) -> ApprovalAttrs {
+    ApprovalAttrs { id: "a-1".into(), requester_id: requester.into(), status: "pending".into(), project }
+}
+
+pub fn get() -> RequestAttrs {
+    RequestAttrs { ip: Some("127.0.0.1".into()), method: "GET".into(), mfa: false }
+}
+
+pub fn with_mfa(mfa: bool) -> RequestAttrs {
+    RequestAttrs { ip: None, method: "DELETE".into(), mfa }
+}
+
+/// A target of type `t` that `me` owns, belongs to, is assigned or requested.
+pub fn mine(t: ResourceType, me: &str) -> Target {
+    let p = project("p-mine", me, &[me, "someone"]);
+    match t {
+        ResourceType::Project => Target::Project(p),
+        ResourceType::Task => Target::Task(task(Some(me), p)),
+        ResourceType::Report => Target::Report(p),
+        ResourceType::Approval => Target::Approval(approval(me, Some(p))),
+        other => Target::Type(other),
+    }
+}
+
+/// A target of type `t` that has nothing to do with `me`.
+pub fn foreign(t: ResourceType) -> Target {
+    let p = project("p-other", "other-pm", &["other-pm", "other-dev"]);
+    match t {
+        ResourceType::Project => Target::Project(p),
+        ResourceType::Task => Target::Task(task(Some("other-dev"), p)),
+        ResourceType::Report => Target::Report(p),
+        ResourceType::Approval => Target::Approval(approval("other-pm", Some(p))),
+        other => Target::Type(other),
+    }
+}
+
+/// The default policies plus `extra` (YAML items of `policies:`).
+pub fn with_policies(extra: &str) -> Authorizer {
+    let yaml = format!("{}{extra}", PolicySet::builtin_source());
+    Authorizer::new(Matrix::builtin(), PolicySet::parse("test.yaml", &yaml).unwrap_or_else(|e| panic!("{e}")))
+}
