@@ -1,6 +1,6 @@
 //! Authorization at one decision point (guide §3, DESIGN.md decision 6).
 //!
-//! Every route declares a [`rules::Rule`]; [`layer`] looks the matched
+//! Every route declares a `rules::Rule`; the `layer` middleware looks the matched
 //! route up, authenticates the caller, loads the resource the route acts on
 //! (its owner, members, budget, assignee…) and asks the
 //! [`autopmo_authz::Authorizer`] — the §3.1 matrix, then the §3.2 policies,
