@@ -2,6 +2,7 @@
 
 mod audit_cmd;
 mod config_cmd;
+mod mfa_setup;
 mod policy_cmd;
 mod realm_cmd;
 mod serve;

@@ -24,15 +24,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let trail = setup::trail(&config, &store)?;
     bootstrap_admin(&trail, &config).await?;
     let (hasher, password_policy) = setup::passwords(&config)?;
+    let mut login_policy = autopmo_auth::realm::login_policy(&store).await.context("the imported realm settings")?;
+    login_policy.mfa = super::mfa_setup::requirement(&config)?;
     let state = AppState::with_passwords(
         trail.clone(),
         Arc::new(SystemClock),
         limits,
         &config.effective_public_url(),
-        autopmo_auth::realm::login_policy(&store).await.context("the imported realm settings")?,
+        login_policy,
         hasher,
         password_policy,
     );
+    let mfa = super::mfa_setup::service(&config, &trail, state.logins.clone())?;
+    let state = state.with_mfa(mfa);
     state.load_keys().await.context("loading the token signing keys")?;
     let transport = autopmo_http::transport::Transport {
         ssl_required: match config.http.ssl_required {

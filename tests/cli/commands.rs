@@ -358,7 +358,29 @@ async fn the_first_administrator_sets_its_password_over_the_api() {
     assert_eq!(login(password).await.unwrap().status(), 401, "the one-time password is spent");
     let ok = login(new_password.to_owned()).await.unwrap();
     assert_eq!(ok.status(), 200);
-    let access = ok.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    // An administrator configures an authenticator before anything else (§2.2).
+    let pending = ok.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(pending["required_action"], "CONFIGURE_TOTP", "{pending}");
+    let offer = client
+        .post(format!("{base}/api/v1/auth/mfa/enroll-totp"))
+        .json(&serde_json::json!({"mfa_token": pending["mfa_token"]}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let secret = crate::policy::unbase32(offer["secret"].as_str().unwrap());
+    let now = autopmo_domain::Clock::now(&autopmo_domain::SystemClock).unix_timestamp();
+    let code = autopmo_identity::mfa::totp::code_at(&secret, &Default::default(), now);
+    let verified = client
+        .post(format!("{base}/api/v1/auth/mfa/verify"))
+        .json(&serde_json::json!({"mfa_token": pending["mfa_token"], "method": "totp", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), 200);
+    let access = verified.json::<serde_json::Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
     let me = client.get(format!("{base}/api/v1/me")).bearer_auth(access).send().await.unwrap();
     assert_eq!(me.status(), 200);
     child.start_kill().unwrap();

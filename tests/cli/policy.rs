@@ -170,3 +170,19 @@ async fn sighup_reloads_the_policies_and_a_broken_file_changes_nothing() {
         events.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("authz.policies")).collect();
     assert_eq!(reloads, ["authz.policies_reload_failed", "authz.policies_reloaded"]);
 }
+
+/// RFC 4648 base32 (no padding) to bytes, for TOTP secrets.
+pub fn unbase32(text: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut value, mut out) = (0u32, 0u64, Vec::new());
+    for c in text.bytes() {
+        let v = alphabet.iter().position(|a| *a == c).unwrap() as u64;
+        value = (value << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((value >> bits) & 0xff) as u8);
+        }
+    }
+    out
+}

@@ -4,10 +4,12 @@ pub mod accounts;
 pub mod federation;
 pub mod login;
 pub mod mail;
+pub mod mfa;
 pub mod realm;
 pub mod reset;
 pub mod roles;
 pub mod service_accounts;
+pub mod sms;
 pub mod tokens;
 
 /// What can go wrong.

@@ -48,7 +48,65 @@ pub struct LoginPolicy {
     pub refresh_ttl: Duration,
     /// `loginWithEmailAllowed`.
     pub login_with_email: bool,
+    /// Who must pass a second factor at login (guide §2.2).
+    pub mfa: MfaRequirement,
 }
+
+/// Who must pass a second factor at login. Whoever has a confirmed factor
+/// uses it whatever this says.
+#[derive(Debug, Clone)]
+pub struct MfaRequirement {
+    /// Accounts holding any of these roles (§2.2: admins).
+    pub roles: Vec<autopmo_domain::Role>,
+    /// Every account (production).
+    pub everyone: bool,
+    /// How long a login may wait for its second factor.
+    pub challenge_ttl: Duration,
+}
+
+impl Default for MfaRequirement {
+    fn default() -> Self {
+        Self { roles: vec![autopmo_domain::Role::SystemAdmin], everyone: false, challenge_ttl: Duration::minutes(5) }
+    }
+}
+
+impl MfaRequirement {
+    /// Whether `user` must pass MFA.
+    pub fn applies_to(&self, user: &User) -> bool {
+        self.everyone || user.roles.iter().any(|r| self.roles.contains(r))
+    }
+}
+
+/// A login whose password was right and that now waits for a second
+/// factor — or, with `required_action`, for one to be configured first
+/// (Keycloak's `CONFIGURE_TOTP`). No session exists yet.
+#[derive(Debug)]
+pub struct Pending {
+    /// The user.
+    pub user: User,
+    /// The token that names this login (`apmo_mfa_…`; only its hash is stored).
+    pub mfa_token: SecretString,
+    /// The factors the user can answer with (`totp`, `webauthn`, `sms`, `recovery_code`).
+    pub methods: Vec<String>,
+    /// `CONFIGURE_TOTP` when the account must enrol a factor first.
+    pub required_action: Option<&'static str>,
+    /// Until when the token is good.
+    pub expires_at: OffsetDateTime,
+}
+
+/// How a login ended.
+#[derive(Debug)]
+pub enum LoginResult {
+    /// A session is open.
+    Granted(Grant),
+    /// A second factor is needed (see [`Pending`]).
+    SecondFactor(Pending),
+    /// Refused.
+    Refused(Refusal),
+}
+
+/// The prefix of the token of a login waiting for its second factor.
+pub const MFA_TOKEN_PREFIX: &str = "apmo_mfa_";
 
 impl Default for LoginPolicy {
     fn default() -> Self {
@@ -59,6 +117,7 @@ impl Default for LoginPolicy {
             session_absolute: Duration::hours(8),
             refresh_ttl: Duration::days(7),
             login_with_email: true,
+            mfa: MfaRequirement::default(),
         }
     }
 }
@@ -105,6 +164,15 @@ pub enum Refusal {
         /// When.
         until: OffsetDateTime,
     },
+}
+
+/// What a login attempt is settled on.
+struct Settlement<'a> {
+    attempt: &'a Attempt,
+    user: Option<&'a User>,
+    stored: Option<&'a (String, bool)>,
+    verification: Verification,
+    gate: bool,
 }
 
 /// The login service.
@@ -167,7 +235,27 @@ impl Logins {
     }
 
     /// Tries a password login; a success opens a session of `kind`.
+    ///
+    /// This proves the password only: it is what a password change uses.
+    /// An interactive login goes through [`authenticate`](Self::authenticate),
+    /// which asks for the second factor.
     pub async fn login_as(&self, attempt: Attempt, kind: SessionKind) -> Result<Result<Grant, Refusal>, AuthError> {
+        Ok(match self.run(attempt, kind, false).await? {
+            LoginResult::Granted(grant) => Ok(grant),
+            LoginResult::Refused(refusal) => Err(refusal),
+            // Not reached: without the gate there is no second step.
+            LoginResult::SecondFactor(_) => Err(Refusal::InvalidCredentials),
+        })
+    }
+
+    /// An interactive login: the password, then — when the account has a
+    /// confirmed second factor or must have one (§2.2) — no session but a
+    /// [`Pending`] login that `/auth/mfa/verify` completes.
+    pub async fn authenticate(&self, attempt: Attempt, kind: SessionKind) -> Result<LoginResult, AuthError> {
+        self.run(attempt, kind, true).await
+    }
+
+    async fn run(&self, attempt: Attempt, kind: SessionKind, gate: bool) -> Result<LoginResult, AuthError> {
         let now = self.trail.now();
         let address_key = attempt.address.as_deref().map(|a| self.address_key(a));
         let mut conn = self.trail.store().read().await?;
@@ -181,7 +269,7 @@ impl Logins {
                 let mut uow = self.trail.store().begin().await?;
                 uow.append_audit(&mut record).await?;
                 uow.commit().await?;
-                return Ok(Err(Refusal::AddressBlocked { until }));
+                return Ok(LoginResult::Refused(Refusal::AddressBlocked { until }));
             }
         }
         let login = attempt.login.trim();
@@ -195,34 +283,34 @@ impl Logins {
         // Always one argon2 verification, whatever is known.
         let verification = self.hasher.verify(&attempt.password, stored.as_ref().map(|(h, _)| h.as_str())).await?;
         let mut uow = self.trail.store().begin().await?;
-        let outcome = self
-            .settle(&mut uow, &attempt, user.as_ref(), stored.as_ref(), verification, address_key.as_deref(), kind, now)
-            .await?;
+        let inputs = Settlement { attempt: &attempt, user: user.as_ref(), stored: stored.as_ref(), verification, gate };
+        let outcome = self.settle(&mut uow, inputs, address_key.as_deref(), kind, now).await?;
         uow.commit().await?;
         // An upgrade of an old hash, after the login committed.
-        if let (Ok(grant), Verification::Valid { needs_rehash: true }, Some((old, _))) =
-            (&outcome, verification, &stored)
+        let proven = match &outcome {
+            LoginResult::Granted(grant) => Some(grant.user.id),
+            LoginResult::SecondFactor(pending) => Some(pending.user.id),
+            LoginResult::Refused(_) => None,
+        };
+        if let (Some(id), Verification::Valid { needs_rehash: true }, Some((old, _))) = (proven, verification, &stored)
             && let Ok(new) = self.hasher.hash(&attempt.password).await
         {
             let mut uow = self.trail.store().begin().await?;
-            credentials::upgrade_hash(uow.conn(), &grant.user.id.to_string(), old, new.as_str()).await?;
+            credentials::upgrade_hash(uow.conn(), &id.to_string(), old, new.as_str()).await?;
             uow.commit().await?;
         }
         Ok(outcome)
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one settlement, all of its inputs")]
     async fn settle(
         &self,
         uow: &mut UnitOfWork,
-        attempt: &Attempt,
-        user: Option<&User>,
-        stored: Option<&(String, bool)>,
-        verification: Verification,
+        inputs: Settlement<'_>,
         address_key: Option<&str>,
         kind: SessionKind,
         now: OffsetDateTime,
-    ) -> Result<Result<Grant, Refusal>, AuthError> {
+    ) -> Result<LoginResult, AuthError> {
+        let Settlement { attempt, user, stored, verification, gate } = inputs;
         let refuse = |reason: &str| -> AuditRecord {
             self.event("auth.login_failed", AuditOutcome::Denied, &attempt.actor, user)
                 .with_metadata(&serde_json::json!({"reason": reason}))
@@ -230,14 +318,14 @@ impl Logins {
         let Some(user) = user else {
             self.address_failure(uow, address_key, &attempt.actor, now).await?;
             uow.append_audit(&mut refuse("invalid_credentials")).await?;
-            return Ok(Err(Refusal::InvalidCredentials));
+            return Ok(LoginResult::Refused(Refusal::InvalidCredentials));
         };
         let id = user.id.to_string();
         let failures: UserLoginFailures = Self::load(credentials::login_failures(uow.conn(), &id).await?).await;
         // The state as it is now, after every earlier attempt settled.
         if failures.check(&self.policy.brute_force, now) != Status::Allowed {
             uow.append_audit(&mut refuse("account_locked")).await?;
-            return Ok(Err(Refusal::InvalidCredentials));
+            return Ok(LoginResult::Refused(Refusal::InvalidCredentials));
         }
         if user.status != UserStatus::Active || stored.is_none() {
             self.address_failure(uow, address_key, &attempt.actor, now).await?;
@@ -247,7 +335,7 @@ impl Logins {
                 "account_disabled"
             }))
             .await?;
-            return Ok(Err(Refusal::InvalidCredentials));
+            return Ok(LoginResult::Refused(Refusal::InvalidCredentials));
         }
         if !verification.is_valid() {
             let (next, outcome) = failures.on_failure(&self.policy.brute_force, now, FailureKind::Password);
@@ -258,7 +346,17 @@ impl Logins {
             if outcome != Outcome::NoNewLockout {
                 self.lockout(uow, user, outcome, &attempt.actor, now).await?;
             }
-            return Ok(Err(Refusal::InvalidCredentials));
+            return Ok(LoginResult::Refused(Refusal::InvalidCredentials));
+        }
+        // The password is right. With a second factor due, the counters stay
+        // as they are until it is passed: a known password must not reset
+        // the lockout that wrong codes build up.
+        let must_change = stored.is_some_and(|(_, m)| *m);
+        if gate
+            && !must_change
+            && let Some(pending) = self.gate(uow, user, attempt, kind, now).await?
+        {
+            return Ok(LoginResult::SecondFactor(pending));
         }
         // Success.
         let cleared = serde_json::to_string(&failures.on_success()).map_err(|e| AuthError::Invalid(e.to_string()))?;
@@ -268,7 +366,6 @@ impl Logins {
             let state = serde_json::to_string(&throttle.on_success()).map_err(|e| AuthError::Invalid(e.to_string()))?;
             credentials::save_address_throttle(uow.conn(), key, &state, now).await?;
         }
-        let must_change = stored.is_some_and(|(_, m)| *m);
         let grant = self.open_session_of(uow, user, kind, vec!["pwd".to_owned()], must_change, now).await?;
         let kind_name = match kind {
             SessionKind::Browser => "browser",
@@ -279,7 +376,68 @@ impl Logins {
         );
         record.session_id = Some(grant.session.id.clone());
         uow.append_audit(&mut record).await?;
-        Ok(Ok(grant))
+        Ok(LoginResult::Granted(grant))
+    }
+
+    /// After a right password: the session stands when no second factor is
+    /// due; otherwise it is withdrawn (in the same unit of work: it never
+    /// existed) and a pending login is made instead.
+    async fn gate(
+        &self,
+        uow: &mut UnitOfWork,
+        user: &User,
+        attempt: &Attempt,
+        kind: SessionKind,
+        now: OffsetDateTime,
+    ) -> Result<Option<Pending>, AuthError> {
+        let id = user.id.to_string();
+        let factors = autopmo_store::mfa::factors(uow.conn(), &id).await?;
+        let mut methods: Vec<String> = Vec::new();
+        for f in factors.iter().filter(|f| f.confirmed_at.is_some()) {
+            if !methods.contains(&f.kind) {
+                methods.push(f.kind.clone());
+            }
+        }
+        // One order whatever the enrolment order: strongest first.
+        let rank = |m: &String| ["webauthn", "totp", "sms"].iter().position(|k| k == m).unwrap_or(usize::MAX);
+        methods.sort_by_key(rank);
+        let required = self.policy.mfa.applies_to(user);
+        if methods.is_empty() && !required {
+            return Ok(None);
+        }
+        if autopmo_store::mfa::recovery_codes_left(uow.conn(), &id).await? > 0 {
+            methods.push("recovery_code".to_owned());
+        }
+        let required_action = methods.is_empty().then_some("CONFIGURE_TOTP");
+        let token = random_secret(MFA_TOKEN_PREFIX)?;
+        let kind = match kind {
+            SessionKind::Browser => "browser",
+            SessionKind::Api => "api",
+        };
+        let expires_at = now + self.policy.mfa.challenge_ttl;
+        let challenge = autopmo_store::mfa::Challenge {
+            token_hash: secret_hash(&token),
+            user_id: id,
+            purpose: if required_action.is_some() { "enroll" } else { "login" }.to_owned(),
+            state: serde_json::json!({ "session_kind": kind }).to_string(),
+            attempts: 0,
+            created_at: now,
+            expires_at,
+        };
+        autopmo_store::mfa::insert_challenge(uow.conn(), &challenge).await?;
+        let mut record =
+            self.event("auth.mfa_required", AuditOutcome::Success, &attempt.actor, Some(user)).with_metadata(
+                &serde_json::json!({"methods": methods, "required_action": required_action, "session_kind": kind}),
+            );
+        record.action = "login".to_owned();
+        uow.append_audit(&mut record).await?;
+        Ok(Some(Pending {
+            user: user.clone(),
+            mfa_token: SecretString::from(token),
+            methods,
+            required_action,
+            expires_at,
+        }))
     }
 
     async fn address_failure(
@@ -307,7 +465,7 @@ impl Logins {
         Ok(())
     }
 
-    async fn lockout(
+    pub(crate) async fn lockout(
         &self,
         uow: &mut UnitOfWork,
         user: &User,

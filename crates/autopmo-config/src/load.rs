@@ -116,11 +116,52 @@ fn check(config: &Config) -> Result<(), ConfigError> {
             approval.currency
         ));
     }
+    check_mfa(&config.mfa, &mut problems);
     check_siem(&config.siem, &mut problems);
     if let Some(smtp) = &config.smtp {
         check_smtp(smtp, config.public_url.is_some(), &mut problems);
     }
     if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+}
+
+/// The `[mfa]` section: a TOTP policy authenticator apps accept, known
+/// roles, a usable SMS gateway.
+fn check_mfa(mfa: &crate::model::MfaConfig, problems: &mut Vec<String>) {
+    let mut bad = |field: &str, why: &str| problems.push(format!("  - key `mfa.{field}`: {why}"));
+    if !["SHA1", "SHA256", "SHA512"].contains(&mfa.totp_algorithm.to_ascii_uppercase().as_str()) {
+        bad("totp_algorithm", "SHA1, SHA256 or SHA512");
+    }
+    if !(6..=8).contains(&mfa.totp_digits) {
+        bad("totp_digits", "from 6 to 8");
+    }
+    if !(15..=120).contains(&mfa.totp_period_secs) {
+        bad("totp_period_secs", "from 15 to 120");
+    }
+    if mfa.totp_skew > 2 {
+        bad("totp_skew", "at most 2 steps");
+    }
+    if mfa.step_up_secs == 0 || mfa.step_up_secs > 3600 {
+        bad("step_up_secs", "from 1 to 3600");
+    }
+    const ROLES: [&str; 6] = ["system_admin", "project_manager", "developer", "stakeholder", "auditor", "ml_engineer"];
+    for role in &mfa.required_roles {
+        if !ROLES.contains(&role.as_str()) {
+            bad("required_roles", &format!("{role:?} is not a role ({})", ROLES.join(", ")));
+        }
+    }
+    if let Some(sms) = &mfa.sms {
+        match sms.gateway {
+            crate::model::SmsGatewayKind::Webhook if sms.url.is_none() => {
+                bad("sms.url", "the webhook's URL is required")
+            }
+            crate::model::SmsGatewayKind::Twilio
+                if sms.account_sid.is_none() || sms.auth_token.is_none() || sms.from.is_none() =>
+            {
+                bad("sms", "the twilio gateway needs account_sid, auth_token and from")
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The `[smtp]` section: a usable server and sender, no credentials in

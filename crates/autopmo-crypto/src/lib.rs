@@ -7,7 +7,7 @@ mod keyring;
 pub mod password;
 mod seal;
 
-pub use digest::{base64url, hmac_sha256, sha256};
+pub use digest::{base64url, constant_time_eq, hmac_sha1, hmac_sha256, hmac_sha512, sha256};
 pub use keyring::{Keyring, PublicSigningKey, Signature, verify_signature};
 pub use password::{PasswordError, PasswordHash, PasswordHasher, Verification};
 pub use seal::DataKey;

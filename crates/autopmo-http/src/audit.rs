@@ -55,7 +55,10 @@ fn is_probe(path: &str) -> bool {
 
 /// The retention class of a request to `route`.
 fn category_of(route: &str) -> Category {
-    if route.starts_with("/api/v1/auth") || route.starts_with("/api/v1/me/sessions") {
+    if route.starts_with("/api/v1/auth")
+        || route.starts_with("/api/v1/me/sessions")
+        || route.starts_with("/api/v1/me/mfa")
+    {
         Category::Authentication
     } else if route.starts_with("/api/v1/users")
         || route.starts_with("/api/v1/admin")

@@ -40,6 +40,13 @@ pub enum ApiError {
     /// A rule of the domain refuses the change (e.g. a dependency cycle).
     #[error("{0}")]
     Rule(String),
+    /// An outside service AutoPMO relies on (the SMS gateway) failed; the
+    /// detail says which and what to do instead.
+    #[error("{0}")]
+    GatewayUnavailable(String),
+    /// A privileged operation needs a recent second factor (guide §2.2).
+    #[error("step-up required")]
+    StepUpRequired(String),
     /// A policy or matrix file does not load (its errors, one per line).
     #[error("{0}")]
     InvalidPolicies(String),
@@ -182,6 +189,12 @@ impl IntoResponse for ApiError {
                 None,
                 None,
             ),
+            Self::GatewayUnavailable(detail) => {
+                render(S::SERVICE_UNAVAILABLE, "gateway_unavailable", "Gateway unavailable", detail, None, None, None)
+            }
+            Self::StepUpRequired(detail) => {
+                render(S::FORBIDDEN, "step_up_required", "A recent second factor is required", detail, None, None, None)
+            }
             Self::InvalidPolicies(detail) => render(
                 S::UNPROCESSABLE_ENTITY,
                 "invalid_policies",

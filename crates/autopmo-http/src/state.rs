@@ -52,6 +52,8 @@ pub struct AppState {
     pub authz: crate::authz::Authz,
     /// Guide §3.3's budget approval rule.
     pub budget_rule: crate::budget::BudgetRule,
+    /// Second factors, MFA logins and step-up (guide §2.2).
+    pub mfa: autopmo_auth::mfa::Mfa,
 }
 
 impl AppState {
@@ -101,6 +103,7 @@ impl AppState {
             autopmo_auth::reset::Passwords::new(trail.clone(), hasher, password_policy, logins.clone(), issuer);
         let tokens =
             autopmo_auth::tokens::Tokens::new(trail.clone(), autopmo_identity::tokens::TokenPolicy::new(issuer));
+        let mfa = autopmo_auth::mfa::Mfa::new(trail.clone(), logins.clone(), autopmo_auth::mfa::MfaPolicy::default());
         Self {
             store: trail.store().clone(),
             clock,
@@ -115,6 +118,7 @@ impl AppState {
             federation: None,
             authz: crate::authz::Authz::default(),
             budget_rule: crate::budget::BudgetRule::default(),
+            mfa,
         }
     }
 
@@ -144,6 +148,13 @@ impl AppState {
     #[must_use]
     pub fn with_authz(mut self, authz: crate::authz::Authz) -> Self {
         self.authz = authz;
+        self
+    }
+
+    /// Uses this MFA service (its policy, WebAuthn relying party, SMS gateway).
+    #[must_use]
+    pub fn with_mfa(mut self, mfa: autopmo_auth::mfa::Mfa) -> Self {
+        self.mfa = mfa;
         self
     }
 

@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod federation;
 pub mod invites;
 pub mod members;
+pub mod mfa;
 pub mod migrate;
 pub mod password_resets;
 pub mod projects;

@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "federation", sql: include_str!("../migrations/0005_federation.sql") },
     Migration { version: 6, name: "realm_settings", sql: include_str!("../migrations/0006_realm_settings.sql") },
     Migration { version: 7, name: "authorization", sql: include_str!("../migrations/0007_authorization.sql") },
+    Migration { version: 8, name: "mfa", sql: include_str!("../migrations/0008_mfa.sql") },
 ];
 
 /// The schema version this binary expects.

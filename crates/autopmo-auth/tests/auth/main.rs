@@ -26,6 +26,7 @@ pub const STRONG: &str = "correct horse battery staple 42";
 
 mod login;
 mod roles;
+mod sms;
 
 /// Cheap hashing parameters: these tests are about the rules, not the cost.
 pub fn cheap_hasher() -> PasswordHasher {

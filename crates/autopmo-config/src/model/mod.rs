@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 mod audit;
 mod authorization;
 mod integrations;
+mod mfa;
 
 pub use audit::*;
 pub use authorization::*;
 pub use integrations::*;
+pub use mfa::*;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -48,6 +50,8 @@ pub struct Config {
     pub oidc: OidcConfig,
     /// Permission matrix, policies, budget approval (`docs/authorization.md`).
     pub authorization: AuthorizationConfig,
+    /// Multi-factor authentication (`docs/mfa.md`).
+    pub mfa: MfaConfig,
 }
 
 impl Default for Config {
@@ -67,6 +71,7 @@ impl Default for Config {
             smtp: None,
             oidc: OidcConfig::default(),
             authorization: AuthorizationConfig::default(),
+            mfa: MfaConfig::default(),
         }
     }
 }

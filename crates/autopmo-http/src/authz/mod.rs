@@ -216,6 +216,9 @@ async fn guard(
     if let Some(ctx) = &ctx {
         ctx.decision(decision.id.to_string());
     }
+    if privileged(parts.method.as_str(), permission) {
+        require_step_up(state, &principal)?;
+    }
     parts.extensions.insert(Granted { decision_id: decision.id, loaded: Arc::new(loaded) });
     parts.extensions.insert(principal);
     Ok(Request::from_parts(parts, body))
@@ -247,6 +250,40 @@ pub(crate) fn check(
 pub(crate) fn may(state: &AppState, principal: &Principal, permission: Permission, target: &Target) -> bool {
     let request = request_attrs(principal, "", None);
     state.authz.current().decide(&subject(principal), permission, target, &request).allowed
+}
+
+/// Operations that need a recent second factor (guide §2.2, DESIGN.md
+/// decision 5): every delete, deploying, role and policy changes, budget
+/// approvals.
+fn privileged(method: &str, permission: Permission) -> bool {
+    use autopmo_authz::Action;
+    method == "DELETE"
+        || matches!(permission.action, Action::Delete | Action::Deploy | Action::Configure | Action::Decide)
+        || (matches!(permission.action, Action::Manage) && method != "GET")
+}
+
+/// Refuses a session without a second factor in the step-up window
+/// (`step_up_required`). API keys (personal tokens, service-account keys)
+/// are non-interactive credentials an administrator issued: they cannot
+/// step up and are not asked to. A bearer token from an external provider
+/// cannot step up here either: it is refused.
+pub(crate) fn require_step_up(state: &AppState, principal: &Principal) -> Result<(), ApiError> {
+    if principal.credential_id.is_some() {
+        return Ok(());
+    }
+    let fresh = principal.auth_time.is_some_and(|at| state.mfa.stepped_up(&principal.amr, at, state.now()));
+    if fresh {
+        return Ok(());
+    }
+    let window = state.mfa.policy().step_up.whole_seconds();
+    Err(ApiError::StepUpRequired(if principal.session_id.is_some() {
+        format!(
+            "this operation needs a second factor verified within the last {window} s: \
+             POST /api/v1/auth/step-up, then retry"
+        )
+    } else {
+        "this operation needs a session with a recent second factor: sign in to AutoPMO and step up".to_owned()
+    }))
 }
 
 /// Records the refusal with the request's event and answers 403 — or 404

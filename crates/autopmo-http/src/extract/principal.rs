@@ -51,8 +51,10 @@ pub struct Principal {
     pub credential_id: Option<uuid::Uuid>,
     /// The session, for an access token.
     pub session_id: Option<String>,
-    /// How the user authenticated in this session (`pwd`, …) and when.
+    /// How the user authenticated in this session (`pwd`, `otp`, …).
     pub amr: Vec<String>,
+    /// When the session's user last proved who they are (login or step-up).
+    pub auth_time: Option<time::OffsetDateTime>,
     /// The credential was the browser session cookie.
     pub by_cookie: bool,
 }
@@ -98,6 +100,7 @@ impl FromRequestParts<AppState> for Principal {
                 credential_id: Some(credential_id),
                 session_id: None,
                 amr: Vec::new(),
+                auth_time: None,
                 by_cookie: false,
             }
         } else if let Some(federation) = &state.federation
@@ -133,6 +136,7 @@ async fn from_federated_token(
             credential_id: None,
             session_id: None,
             amr: vec!["fed".to_owned()],
+            auth_time: None,
             by_cookie: false,
         }),
         Err(FederationError::Unavailable(e)) => {
@@ -286,6 +290,7 @@ async fn live_session(state: &AppState, session: Session, user_id: &str) -> Resu
         credential_id: None,
         session_id: Some(session.id),
         amr: session.amr,
+        auth_time: Some(session.auth_time),
         by_cookie: false,
     })
 }

@@ -131,7 +131,7 @@ pub struct SessionView {
     current: bool,
 }
 
-fn auth_error(e: AuthError) -> ApiError {
+pub(crate) fn auth_error(e: AuthError) -> ApiError {
     match e {
         AuthError::Busy => ApiError::Unavailable("the password hashing pool is saturated".to_owned()),
         AuthError::Store(e) => e.into(),
@@ -139,7 +139,7 @@ fn auth_error(e: AuthError) -> ApiError {
     }
 }
 
-fn no_store(mut response: Response) -> Response {
+pub(crate) fn no_store(mut response: Response) -> Response {
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
@@ -148,7 +148,7 @@ fn no_store(mut response: Response) -> Response {
 /// The session cookie (`__Host-`: the browser accepts it only with `Secure`,
 /// `Path=/` and no `Domain`). No `Max-Age`: it lasts as long as the
 /// browser runs, and the server ends the session anyway (idle, absolute).
-fn session_cookie(secret: &str) -> Result<HeaderValue, ApiError> {
+pub(crate) fn session_cookie(secret: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(&format!("{SESSION_COOKIE}={secret}; Path=/; Secure; HttpOnly; SameSite=Strict"))
         .map_err(|e| ApiError::Internal(Box::new(e)))
 }
@@ -158,7 +158,7 @@ fn cleared_cookie() -> HeaderValue {
     HeaderValue::from_static("__Host-autopmo_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-async fn tokens_for(state: &AppState, grant: &Grant) -> Result<Response, ApiError> {
+pub(crate) async fn tokens_for(state: &AppState, grant: &Grant) -> Result<Response, ApiError> {
     tokens_response(state, &grant.user, &grant.session, &grant.refresh_token).await
 }
 
@@ -179,11 +179,36 @@ async fn tokens_response(
     Ok(no_store(Json(body).into_response()))
 }
 
+/// A login whose password was right and that waits for its second factor
+/// (guide §2.2): answer at `POST /api/v1/auth/mfa/verify`.
+#[derive(Serialize, ToSchema)]
+pub struct MfaPending {
+    /// Always `true`.
+    mfa_required: bool,
+    /// Names this login; good for `expires_in` seconds and five wrong answers.
+    mfa_token: String,
+    /// What can answer: `totp`, `webauthn`, `sms`, `recovery_code`.
+    methods: Vec<String>,
+    /// `CONFIGURE_TOTP`: the account must add an authenticator first
+    /// (`POST /api/v1/auth/mfa/enroll-totp`), and nothing else is possible.
+    required_action: Option<&'static str>,
+    /// Seconds.
+    expires_in: i64,
+}
+
+impl std::fmt::Debug for MfaPending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaPending").field("methods", &self.methods).finish_non_exhaustive()
+    }
+}
+
 /// Logs in with a password. Every refusal (unknown user, wrong password,
 /// locked or disabled account) gets the same 401. With `"session":
 /// "cookie"`, a browser session: 204 and the `__Host-autopmo_session` cookie.
+/// An account with a second factor (or one that must have one) gets no
+/// session yet: 200 with `mfa_required`, to complete at `/auth/mfa/verify`.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse),
+    responses((status = 200, body = TokenResponse, description = "Tokens — or, with `mfa_required`, an MfaPending"),
         (status = 204, description = "Browser session opened: Set-Cookie __Host-autopmo_session"),
         (status = 401, description = "Invalid credentials"),
         (status = 403, description = "The password must be changed first"),
@@ -199,7 +224,22 @@ async fn login(
         SessionMode::Tokens => SessionKind::Api,
         SessionMode::Cookie => SessionKind::Browser,
     };
-    match state.logins.login_as(attempt, kind).await.map_err(auth_error)? {
+    use autopmo_auth::login::LoginResult;
+    let grant = match state.logins.authenticate(attempt, kind).await.map_err(auth_error)? {
+        LoginResult::Granted(grant) => Ok(grant),
+        LoginResult::Refused(refusal) => Err(refusal),
+        LoginResult::SecondFactor(pending) => {
+            let body = MfaPending {
+                mfa_required: true,
+                mfa_token: pending.mfa_token.expose_secret().to_owned(),
+                methods: pending.methods,
+                required_action: pending.required_action,
+                expires_in: (pending.expires_at - state.now()).whole_seconds(),
+            };
+            return Ok(no_store(Json(body).into_response()));
+        }
+    };
+    match grant {
         Ok(grant) if grant.must_change_password => {
             // Keycloak's UPDATE_PASSWORD required action: no tokens until it is done.
             let mut uow = state.store.begin().await?;

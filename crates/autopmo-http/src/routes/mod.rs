@@ -7,6 +7,8 @@ mod costs;
 mod health;
 mod invites;
 mod members;
+mod mfa;
+mod mfa_factors;
 mod oidc;
 mod password;
 mod policies;
@@ -38,6 +40,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(invites::router())
         .merge(oidc::router())
         .merge(password::router())
+        .merge(mfa::router())
+        .merge(mfa_factors::router())
         .merge(approvals::router())
         .merge(policies::router())
         .merge(reports::router())
@@ -62,6 +66,8 @@ pub(crate) fn rules() -> &'static [crate::authz::rules::RouteRule] {
             invites::RULES,
             oidc::RULES,
             password::RULES,
+            mfa::RULES,
+            mfa_factors::RULES,
             approvals::RULES,
             policies::RULES,
             reports::RULES,

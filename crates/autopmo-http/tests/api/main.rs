@@ -24,6 +24,7 @@ mod bad_requests;
 mod budget_approval;
 mod cookies;
 mod members_costs;
+mod mfa;
 mod oidc;
 mod openapi;
 mod openapi_rules;

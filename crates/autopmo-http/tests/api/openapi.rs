@@ -70,6 +70,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/service-accounts/{account_id}/keys"),
     ("POST", "/api/v1/service-accounts/{account_id}/keys"),
     ("DELETE", "/api/v1/service-accounts/{account_id}/keys/{key_id}"),
+    ("POST", "/api/v1/auth/mfa/verify"),
+    ("POST", "/api/v1/auth/mfa/challenge"),
+    ("POST", "/api/v1/auth/mfa/enroll-totp"),
+    ("POST", "/api/v1/auth/step-up"),
+    ("POST", "/api/v1/auth/step-up/challenge"),
+    ("GET", "/api/v1/me/mfa"),
+    ("POST", "/api/v1/me/mfa"),
+    ("POST", "/api/v1/me/mfa/confirm"),
+    ("DELETE", "/api/v1/me/mfa/{factor_id}"),
+    ("POST", "/api/v1/me/mfa/recovery-codes"),
 ];
 
 /// Served but, being the document itself, not described in it.
@@ -126,8 +136,18 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 }
 
 fn random_ids() -> Vec<(&'static str, String)> {
-    let names =
-        ["project_id", "task_id", "cost_id", "user_id", "session_id", "issuer", "account_id", "key_id", "approval_id"];
+    let names = [
+        "project_id",
+        "task_id",
+        "cost_id",
+        "user_id",
+        "session_id",
+        "issuer",
+        "account_id",
+        "key_id",
+        "approval_id",
+        "factor_id",
+    ];
     names.into_iter().map(|n| (n, uuid::Uuid::new_v4().to_string())).collect()
 }
 

@@ -435,7 +435,10 @@ async fn a_first_password_is_set_over_the_api(app: TestApp) {
     // Done: the new password works, the one-time one no longer does.
     assert_eq!(change(&app, None, &body(&one_time, NEW_PASSWORD)).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(login(&app, "root", &one_time).await.status(), StatusCode::UNAUTHORIZED);
-    let (access, _) = tokens(&app, "root", NEW_PASSWORD).await;
+    // An administrator must configure a second factor before anything else.
+    let pending = expect_json(login(&app, "root", NEW_PASSWORD).await, StatusCode::OK).await;
+    assert_eq!(pending["required_action"], "CONFIGURE_TOTP", "{pending}");
+    let (access, _) = crate::mfa::configure_totp(&app, &pending).await;
     let me_body =
         expect_json(app.client.get(app.url("/api/v1/me")).bearer_auth(&access).send().await.unwrap(), StatusCode::OK)
             .await;

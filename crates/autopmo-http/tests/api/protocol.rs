@@ -22,6 +22,9 @@ pub const PUBLIC_OPERATIONS: &[(&str, &str)] = &[
     ("get", "/api/v1/auth/oidc/{issuer}/login"),
     ("get", "/api/v1/auth/oidc/{issuer}/callback"),
     ("post", "/api/v1/auth/invites/accept"),
+    ("post", "/api/v1/auth/mfa/verify"),
+    ("post", "/api/v1/auth/mfa/challenge"),
+    ("post", "/api/v1/auth/mfa/enroll-totp"),
 ];
 
 /// Every operation of the OpenAPI document under `/api/v1` that needs
@@ -70,6 +73,7 @@ async fn every_api_route_needs_valid_credentials(app: TestApp) {
         ("approval_id", uuid::Uuid::now_v7().to_string()),
         ("account_id", uuid::Uuid::now_v7().to_string()),
         ("key_id", uuid::Uuid::now_v7().to_string()),
+        ("factor_id", "mfa_none".to_owned()),
     ];
     let before = (
         app.get_json(&format!("/api/v1/projects/{p}")).await,
