@@ -145,6 +145,16 @@ async fn totp_logins_refuse_replays_and_take_recovery_codes(app: TestApp) {
     let (_, third) = login(&app, "tina").await;
     let reused = json!({"mfa_token": third["mfa_token"], "method": "recovery_code", "code": recovery[0]});
     assert_eq!(post(&app, None, "/api/v1/auth/mfa/verify", &reused).await.0, StatusCode::UNAUTHORIZED);
+    // New recovery codes void the old set.
+    let (status, fresh) = post(&app, Some(&token), "/api/v1/me/mfa/recovery-codes", &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    app.clock.advance(time::Duration::seconds(2));
+    let (_, next) = login(&app, "tina").await;
+    let old = json!({"mfa_token": next["mfa_token"], "method": "recovery_code", "code": recovery[1]});
+    assert_eq!(post(&app, None, "/api/v1/auth/mfa/verify", &old).await.0, StatusCode::UNAUTHORIZED);
+    app.clock.advance(time::Duration::seconds(2));
+    let new = json!({"mfa_token": next["mfa_token"], "method": "recovery_code", "code": fresh["recovery_codes"][0]});
+    assert_eq!(post(&app, None, "/api/v1/auth/mfa/verify", &new).await.0, StatusCode::OK);
     // A spent token cannot complete another login.
     let stale = json!({"mfa_token": pending["mfa_token"], "method": "totp", "code": code(&app, &secret)});
     assert_eq!(post(&app, None, "/api/v1/auth/mfa/verify", &stale).await.0, StatusCode::UNAUTHORIZED);
@@ -167,9 +177,10 @@ async fn totp_logins_refuse_replays_and_take_recovery_codes(app: TestApp) {
     let events = autopmo_store::audit::range(&mut conn, i64::MIN, i64::MAX, 100_000).await.unwrap();
     let count = |t: &str| events.iter().filter(|e| e.event_type == t).count();
     assert!(count("auth.mfa_failed") >= 6, "{}", count("auth.mfa_failed"));
-    assert_eq!(count("auth.mfa_verified"), 2);
+    assert_eq!(count("auth.mfa_verified"), 3);
     assert_eq!(count("mfa.enrolled"), 1);
-    assert_eq!(count("mfa.recovery_code_used"), 1);
+    assert_eq!(count("mfa.recovery_code_used"), 2);
+    assert_eq!(count("mfa.recovery_codes_generated"), 1);
     let failed = events.iter().rfind(|e| e.event_type == "auth.mfa_failed" && e.metadata.contains("mfa_failures"));
     assert!(failed.is_some());
 }
@@ -184,9 +195,16 @@ async fn administrators_must_configure_a_factor_first(app: TestApp) {
     assert_eq!(resp.unwrap().status(), StatusCode::UNAUTHORIZED);
     let (access, _) = configure_totp(&app, &pending).await;
     assert_eq!(claims(&access)["amr"], json!(["pwd", "otp"]));
-    // A project manager is not asked (outside production).
-    let (_, _) = person(&app, "pat", &[Role::ProjectManager]).await;
-    assert!(login(&app, "pat").await.1.get("access_token").is_some());
+    // Outside production, only system_admin is asked.
+    for role in Role::ALL.iter().filter(|r| **r != Role::SystemAdmin) {
+        let name = format!("only-{}", role.as_str().replace('_', "-"));
+        person(&app, &name, &[*role]).await;
+        let (status, body) = login(&app, &name).await;
+        assert!(status == StatusCode::OK && body.get("access_token").is_some(), "{role}: {body}");
+    }
+    // Holding system_admin among other roles is enough to be asked.
+    person(&app, "both", &[Role::Developer, Role::SystemAdmin]).await;
+    assert_eq!(login(&app, "both").await.1["required_action"], "CONFIGURE_TOTP");
 }
 
 async fn in_production_every_account_needs_mfa(engine: Engine) {
