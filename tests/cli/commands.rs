@@ -4,7 +4,7 @@ use crate::server::{binary, command, start};
 use autopmo_test_support::TestDb;
 use std::process::Stdio;
 
-async fn run(cmd: &mut tokio::process::Command) -> (bool, String, String) {
+pub async fn run(cmd: &mut tokio::process::Command) -> (bool, String, String) {
     let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output().await.unwrap();
     (
         out.status.success(),

@@ -2,11 +2,11 @@
 //! numbers, shown as the §3.1 table, fail closed at start-up, reloaded on
 //! SIGHUP (audited).
 
+use crate::commands::run;
 use crate::server::command;
-use autopmo_domain::{Clock, DisplayName, Email, Role, SystemClock, User, UserId, UserStatus, Username};
-use autopmo_store::{Store, StoreOptions, migrate, tokens, users};
+use autopmo_domain::Role;
+use autopmo_store::{Store, StoreOptions};
 use autopmo_test_support::TestDb;
-use std::process::Stdio;
 
 const VALID: &str = "policies:
   - name: admin_all
@@ -40,15 +40,6 @@ const INVALID: &str = "policies:
       - project.owner_id = user.id
     actions: [read]
 ";
-
-async fn run(cmd: &mut tokio::process::Command) -> (bool, String, String) {
-    let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output().await.unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[tokio::test]
 async fn check_reports_every_error_with_its_line() {
@@ -93,29 +84,9 @@ async fn an_invalid_policy_file_stops_the_server() {
 }
 
 async fn seed_admin(db: &TestDb) -> String {
-    let store = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
-    migrate::migrate(&store, SystemClock.now()).await.unwrap();
-    let now = SystemClock.now();
-    let user = User {
-        id: UserId::new(),
-        username: Username::parse("policy-admin").unwrap(),
-        email: Email::parse("policy-admin@example.org").unwrap(),
-        display_name: DisplayName::parse("Policy Admin").unwrap(),
-        status: UserStatus::Active,
-        roles: vec![Role::SystemAdmin],
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
-    let mut uow = store.begin().await.unwrap();
-    users::insert(uow.conn(), &user).await.unwrap();
-    let mut random = [0u8; 32];
-    random[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    random[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    let token = tokens::issue(uow.conn(), user.id, "test", random, now, None).await.unwrap();
-    uow.commit().await.unwrap();
+    let (store, _, token) = crate::server::seed_user_as(db, "policy-admin", &[Role::SystemAdmin]).await;
     store.close().await;
-    token.secret
+    token
 }
 
 #[tokio::test]
@@ -171,18 +142,7 @@ async fn sighup_reloads_the_policies_and_a_broken_file_changes_nothing() {
     assert_eq!(reloads, ["authz.policies_reload_failed", "authz.policies_reloaded"]);
 }
 
-/// RFC 4648 base32 (no padding) to bytes, for TOTP secrets.
+/// A TOTP secret as an authenticator app reads it.
 pub fn unbase32(text: &str) -> Vec<u8> {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut value, mut out) = (0u32, 0u64, Vec::new());
-    for c in text.bytes() {
-        let v = alphabet.iter().position(|a| *a == c).unwrap() as u64;
-        value = (value << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((value >> bits) & 0xff) as u8);
-        }
-    }
-    out
+    autopmo_test_support::base32_decode(text).unwrap()
 }

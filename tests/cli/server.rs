@@ -64,16 +64,21 @@ pub async fn start_with(mut cmd: Command) -> Server {
 
 /// Migrates `db` and creates a user with a token; returns the bearer secret.
 pub async fn seed_user(db: &TestDb) -> (Store, UserId, String) {
+    seed_user_as(db, "crash-tester", &[Role::ProjectManager]).await
+}
+
+/// Migrates `db` and creates `name` with `roles` and a token.
+pub async fn seed_user_as(db: &TestDb, name: &str, roles: &[Role]) -> (Store, UserId, String) {
     let store = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
     migrate::migrate(&store, SystemClock.now()).await.unwrap();
     let now = SystemClock.now();
     let user = User {
         id: UserId::new(),
-        username: Username::parse("crash-tester").unwrap(),
-        email: Email::parse("crash@example.org").unwrap(),
-        display_name: DisplayName::parse("Crash Tester").unwrap(),
+        username: Username::parse(name).unwrap(),
+        email: Email::parse(&format!("{name}@example.org")).unwrap(),
+        display_name: DisplayName::parse(name).unwrap(),
         status: UserStatus::Active,
-        roles: vec![Role::ProjectManager],
+        roles: roles.to_vec(),
         created_at: now,
         updated_at: now,
         version: 1,

@@ -182,3 +182,31 @@ mod tests {
         assert_eq!(replace_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }
+
+/// RFC 4648 base32 (upper-case, no padding) decoded — for tests that read
+/// a TOTP secret as an authenticator app would. `None` for a character
+/// outside the alphabet.
+pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut value, mut out) = (0u32, 0u64, Vec::new());
+    for c in text.bytes() {
+        let v = ALPHABET.iter().position(|a| *a == c)?;
+        value = (value << 5) | u64::try_from(v).ok()?;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((value >> bits) & 0xff).ok()?);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod base32_tests {
+    #[test]
+    fn rfc4648_vectors() {
+        assert_eq!(super::base32_decode("MZXW6YTBOI").as_deref(), Some(&b"foobar"[..]));
+        assert_eq!(super::base32_decode("MY").as_deref(), Some(&b"f"[..]));
+        assert_eq!(super::base32_decode("my"), None);
+    }
+}

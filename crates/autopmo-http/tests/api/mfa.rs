@@ -17,20 +17,8 @@ use std::sync::{Arc, Mutex};
 
 const PASSWORD: &str = "correct horse battery staple 42";
 
-/// RFC 4648 base32 (no padding) to bytes.
 fn unbase32(text: &str) -> Vec<u8> {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut value, mut out) = (0u32, 0u64, Vec::new());
-    for c in text.bytes() {
-        let v = alphabet.iter().position(|a| *a == c).unwrap() as u64;
-        value = (value << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((value >> bits) & 0xff) as u8);
-        }
-    }
-    out
+    autopmo_test_support::base32_decode(text).unwrap()
 }
 
 fn code(app: &TestApp, secret: &[u8]) -> String {
@@ -338,18 +326,17 @@ async fn gateway(up: bool) -> (String, Arc<Mutex<Vec<Value>>>) {
     (url, sent)
 }
 
+/// The state with SMS codes sent through the webhook at `url`.
+fn with_sms_to(state: autopmo_http::AppState, url: &str) -> autopmo_http::AppState {
+    let hook = autopmo_auth::sms::WebhookGateway::new(url, None, None, std::time::Duration::from_secs(2)).unwrap();
+    let mfa = autopmo_auth::mfa::Mfa::new(state.trail.clone(), state.logins.clone(), Default::default())
+        .with_sms(Arc::new(hook));
+    state.with_mfa(mfa)
+}
+
 async fn sms_is_a_backup_through_the_gateway(engine: Engine) {
     let (url, sent) = gateway(true).await;
-    let Some(app) = spawn_app_with(engine, |state| {
-        let hook = autopmo_auth::sms::WebhookGateway::new(&url, None, None, std::time::Duration::from_secs(2)).unwrap();
-        let mfa = autopmo_auth::mfa::Mfa::new(state.trail.clone(), state.logins.clone(), Default::default())
-            .with_sms(Arc::new(hook));
-        state.with_mfa(mfa)
-    })
-    .await
-    else {
-        return;
-    };
+    let Some(app) = spawn_app_with(engine, |state| with_sms_to(state, &url)).await else { return };
     let (_, token) = person(&app, "sam", &[Role::Developer]).await;
     let sms = json!({"kind": "sms", "name": "mobile", "phone": "+44 7700 900123"});
     // Never the only factor.
@@ -384,16 +371,7 @@ async fn sms_is_a_backup_through_the_gateway(engine: Engine) {
 
 async fn a_gateway_that_is_down_leaves_the_other_factors(engine: Engine) {
     let (url, _) = gateway(false).await;
-    let Some(app) = spawn_app_with(engine, |state| {
-        let hook = autopmo_auth::sms::WebhookGateway::new(&url, None, None, std::time::Duration::from_secs(2)).unwrap();
-        let mfa = autopmo_auth::mfa::Mfa::new(state.trail.clone(), state.logins.clone(), Default::default())
-            .with_sms(Arc::new(hook));
-        state.with_mfa(mfa)
-    })
-    .await
-    else {
-        return;
-    };
+    let Some(app) = spawn_app_with(engine, |state| with_sms_to(state, &url)).await else { return };
     let (_, token) = person(&app, "dora", &[Role::Developer]).await;
     let (secret, _) = add_totp(&app, &token).await;
     let sms = json!({"kind": "sms", "name": "mobile", "phone": "+15555550100"});
