@@ -78,19 +78,40 @@ impl Writer {
     }
 
     /// Waits for the writer, then opens a unit.
+    ///
+    /// Cancel-safe: the caller may be dropped at any point (a client that
+    /// hangs up drops its request's future). The waiting and the statements
+    /// that open the unit run in a task of their own, so the writer's
+    /// bookkeeping always matches the connection's state; a unit opened for
+    /// a caller that is gone is dropped, which undoes it.
     pub(crate) async fn begin(&self) -> Result<UnitOfWork> {
-        let mut guard = Arc::clone(&self.inner.state).lock_owned().await;
-        if let Err(e) = self.prepare(&mut guard).await {
-            discard(&mut guard).await;
-            return Err(e);
-        }
-        let head_before = guard.head.clone();
-        let conn = connection(&mut guard);
-        if let Err(e) = sqlx::raw_sql("SAVEPOINT unit").execute(conn).await {
-            discard(&mut guard).await;
-            return Err(e.into());
-        }
-        Ok(UnitOfWork { guard: Some(guard), head_before, writer: self.clone() })
+        let (tx, rx) = oneshot::channel();
+        let writer = self.clone();
+        tokio::spawn(async move {
+            let mut guard = Arc::clone(&writer.inner.state).lock_owned().await;
+            if tx.is_closed() {
+                return;
+            }
+            let opened = match writer.open_unit(&mut guard).await {
+                Ok(head_before) => Ok(UnitOfWork { guard: Some(guard), head_before, writer }),
+                Err(e) => {
+                    discard(&mut guard).await;
+                    Err(e)
+                }
+            };
+            // A caller that is gone drops the unit here, which undoes it.
+            let _ = tx.send(opened);
+        });
+        rx.await.map_err(|_| StoreError::Unavailable("the writer stopped".to_owned()))?
+    }
+
+    /// Prepares the shared transaction and opens a savepoint for one unit;
+    /// returns the chain head before it.
+    async fn open_unit(&self, state: &mut State) -> Result<Option<ChainHead>> {
+        self.prepare(state).await?;
+        let head_before = state.head.clone();
+        sqlx::raw_sql("SAVEPOINT unit").execute(connection(state)).await?;
+        Ok(head_before)
     }
 
     /// Undoes a dropped unit, connects, and opens the shared transaction.
@@ -134,12 +155,14 @@ fn connection(state: &mut State) -> &mut AnyConnection {
 }
 
 /// Forgets the connection and the open transaction after an error; the next
-/// unit starts afresh (the database rolls back what was not committed).
+/// unit starts afresh (the database rolls back what was not committed). The
+/// connection is closed, never handed back to the pool: after an error its
+/// transaction state is not known for sure.
 async fn discard(state: &mut State) {
-    if let Some(mut conn) = state.conn.take()
-        && state.in_tx
-    {
-        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    if let Some(mut conn) = state.conn.take() {
+        if state.in_tx {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+        }
         let _ = conn.close().await;
     }
     state.in_tx = false;
@@ -249,17 +272,29 @@ impl UnitOfWork {
     }
 
     /// Makes the unit durable: returns once the shared transaction holding
-    /// it has committed. An error means none of it was stored.
+    /// it has committed. An error means none of it was stored. If the caller
+    /// is dropped while waiting, the unit is committed all the same (it was
+    /// complete) or, if its release failed, undone.
     pub async fn commit(mut self) -> Result<()> {
         let mut guard = self.guard.take().ok_or_else(|| StoreError::Unavailable("unit already finished".to_owned()))?;
-        if let Err(e) = sqlx::raw_sql("RELEASE SAVEPOINT unit").execute(connection(&mut guard)).await {
-            guard.rollback_to = Some(self.head_before.take());
-            return Err(e.into());
-        }
+        let head_before = self.head_before.take();
+        let writer = self.writer.clone();
         let (tx, rx) = oneshot::channel();
-        self.writer.inner.waiters.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
-        drop(guard);
-        self.writer.inner.wake.notify_one();
+        // The release and the hand-over to the flusher run in their own task,
+        // so that no cancellation can separate them.
+        let released = tokio::spawn(async move {
+            if let Err(e) = sqlx::raw_sql("RELEASE SAVEPOINT unit").execute(connection(&mut guard)).await {
+                guard.rollback_to = Some(head_before);
+                drop(guard);
+                writer.inner.wake.notify_one();
+                return Err(StoreError::from(e));
+            }
+            writer.inner.waiters.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
+            drop(guard);
+            writer.inner.wake.notify_one();
+            Ok(())
+        });
+        released.await.map_err(|e| StoreError::Unavailable(format!("the writer failed: {e}")))??;
         match rx.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(StoreError::Unavailable(format!("commit failed: {reason}"))),
@@ -267,23 +302,30 @@ impl UnitOfWork {
         }
     }
 
-    /// Undoes the unit now.
+    /// Undoes the unit now. (Cancel-safe: a caller dropped half-way leaves
+    /// the undo to the next user of the writer.)
     pub async fn rollback(mut self) -> Result<()> {
         let head = self.head_before.take();
         let Some(mut guard) = self.guard.take() else {
             return Ok(());
         };
-        let conn = connection(&mut guard);
-        let undo = async {
-            sqlx::raw_sql("ROLLBACK TO SAVEPOINT unit").execute(&mut *conn).await?;
-            sqlx::raw_sql("RELEASE SAVEPOINT unit").execute(&mut *conn).await
-        };
-        if let Err(e) = undo.await {
-            discard(&mut guard).await;
-            return Err(e.into());
-        }
-        guard.head = head;
-        Ok(())
+        // Until the undo has run, the writer knows that it is owed.
+        guard.rollback_to = Some(head);
+        let undone = tokio::spawn(async move {
+            let Some(head) = guard.rollback_to.take() else { return Ok(()) };
+            let conn = connection(&mut guard);
+            let undo = async {
+                sqlx::raw_sql("ROLLBACK TO SAVEPOINT unit").execute(&mut *conn).await?;
+                sqlx::raw_sql("RELEASE SAVEPOINT unit").execute(&mut *conn).await
+            };
+            if let Err(e) = undo.await {
+                discard(&mut guard).await;
+                return Err(StoreError::from(e));
+            }
+            guard.head = head;
+            Ok(())
+        });
+        undone.await.map_err(|e| StoreError::Unavailable(format!("the writer failed: {e}")))?
     }
 }
 

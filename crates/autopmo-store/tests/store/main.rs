@@ -18,6 +18,7 @@ use autopmo_test_support::{TestDb, backend_tests};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+mod cancel;
 mod service_accounts;
 
 const T0: OffsetDateTime = datetime!(2026-12-04 09:00 UTC);
