@@ -386,7 +386,8 @@ async fn end_session(
 /// Ends the session of the access token (or the session cookie) used; with
 /// the cookie, also clears it (`Max-Age=0`).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204, description = "Logged out"), (status = 401, description = "Unauthenticated")))]
+    responses((status = 204, description = "Logged out"), (status = 400, description = "An API token has no session to log out of"),
+        (status = 401, description = "Unauthenticated")))]
 async fn logout(State(state): State<AppState>, principal: Principal, audit: Audit) -> Result<Response, ApiError> {
     let Some(id) = principal.session_id.clone() else {
         return Err(ApiError::BadRequest {

@@ -234,4 +234,97 @@ fn the_rules_catch_broken_documents() {
     assert!(!missing.iter().any(|m| m == "GET /api/v1/users 401"), "{missing:?}");
 }
 
-api_tests!(openapi_is_served_and_matches_the_router);
+/// The statuses the document lists for `method` (lower case) on `path`.
+fn listed_statuses(op: &Value) -> BTreeSet<u16> {
+    op["responses"].as_object().map(|r| r.keys().filter_map(|k| k.parse().ok()).collect()).unwrap_or_default()
+}
+
+/// What the shared extractors and layers answer before a handler runs is
+/// listed on every operation they can reach: the API fuzzer found 400, 415
+/// and 428 answers that no entry listed (undocumented statuses), and an
+/// If-Match schema that admitted any text.
+#[test]
+fn answers_given_before_the_handler_are_documented_everywhere() {
+    let doc = document();
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if !METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            let listed = listed_statuses(op);
+            // Status 0 is never listed: it reports `why` alone.
+            let mut need = |statuses: &[u16], why: &str| {
+                for s in statuses.iter().filter(|s| !listed.contains(s)) {
+                    problems.push(format!("{method} {path}: {s} not listed ({why})"));
+                }
+            };
+            if op.get("requestBody").is_some() {
+                need(&[400, 413, 415, 422], "a JSON body");
+            }
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                need(&[401, 403], "a protected operation");
+            }
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                match param["in"].as_str() {
+                    Some("query") => need(&[400, 422], "query parameters"),
+                    Some("header") if param["name"].as_str().unwrap().eq_ignore_ascii_case("if-match") => {
+                        need(&[400, 412], "If-Match");
+                        if param["required"] == true {
+                            need(&[428], "a required If-Match");
+                        }
+                        if param["schema"]["pattern"].as_str() != Some(r#"^"[1-9][0-9]{0,17}"$"#) {
+                            need(&[0], "If-Match has no ETag pattern");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+}
+
+/// And the server gives those answers as listed: each request below is
+/// broken in one way before its handler, and its status is one the
+/// operation's entry lists.
+/// (method, path, its template, If-Match, Content-Type, body, status).
+type Broken<'a> = (Method, &'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a [u8], u16);
+
+async fn answers_given_before_the_handler_are_the_listed_ones(app: TestApp) {
+    let (project, task) = seed(&app).await;
+    let doc = document();
+    let (p, t) = ("/api/v1/projects/{project_id}", "/api/v1/projects/{project_id}/tasks/{task_id}");
+    let json = Some("application/json");
+    let rename = br#"{"name": "Renamed"}"#.as_slice();
+    let unnamed = br#"{"mfa_token": "", "name": ""}"#.as_slice();
+    let tasks = format!("{project}/tasks?limit=0");
+    let cases: [Broken; 9] = [
+        (Method::DELETE, &task, t, Some("null"), None, b"", 400),
+        (Method::DELETE, &task, t, Some("\"99\""), None, b"", 412),
+        (Method::PATCH, &project, p, None, json, rename, 428),
+        (Method::PATCH, &project, p, Some("\"1\""), Some("text/plain"), rename, 415),
+        (Method::POST, "/api/v1/projects", "/api/v1/projects", None, json, b"{", 400),
+        (Method::GET, &tasks, "/api/v1/projects/{project_id}/tasks", None, None, b"", 400),
+        (Method::GET, "/api/v1/projects?status=", "/api/v1/projects", None, None, b"", 422),
+        // A validator refuses a value of a schema-valid body before the token is looked at.
+        (Method::POST, "/api/v1/auth/mfa/enroll-totp", "/api/v1/auth/mfa/enroll-totp", None, json, unnamed, 422),
+        // A personal API token has no session to end.
+        (Method::POST, "/api/v1/auth/logout", "/api/v1/auth/logout", None, None, b"", 400),
+    ];
+    for (method, path, template, if_match, content_type, body, status) in cases {
+        let mut req = app.req(method.clone(), path).body(body.to_vec());
+        if let Some(v) = if_match {
+            req = req.header("if-match", v);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+        let listed = listed_statuses(&doc["paths"][template][method.as_str().to_ascii_lowercase()]);
+        assert!(listed.contains(&status), "{method} {template} answers {status} but lists only {listed:?}");
+    }
+}
+
+api_tests!(openapi_is_served_and_matches_the_router, answers_given_before_the_handler_are_the_listed_ones);
