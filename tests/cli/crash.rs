@@ -3,6 +3,9 @@
 //! events, that the database passes its integrity check, and that the audit
 //! chain verifies, including against checkpoints signed between the kills.
 //! Runs on SQLite and PostgreSQL.
+//!
+//! Ten kills per backend by default; `AUTOPMO_TEST_CRASH_ROUNDS=N` asks for
+//! more (the reliability harness, `scripts/harness.sh`, runs 20 or more).
 
 use crate::server::{seed_user, start};
 use autopmo_crypto::Keyring;
@@ -16,8 +19,22 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const ROUNDS: usize = 10;
+/// Kills per backend unless `AUTOPMO_TEST_CRASH_ROUNDS` says otherwise.
+const DEFAULT_ROUNDS: usize = 10;
 const WRITERS: usize = 8;
+
+/// How many times to kill the server: `AUTOPMO_TEST_CRASH_ROUNDS`, or
+/// [`DEFAULT_ROUNDS`]. (`AUTOPMO_TEST_*` names are never read as server
+/// configuration, so the variable cannot upset `autopmo serve`.)
+fn rounds() -> usize {
+    match std::env::var("AUTOPMO_TEST_CRASH_ROUNDS") {
+        Ok(raw) => match raw.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => panic!("AUTOPMO_TEST_CRASH_ROUNDS must be a whole number of at least 1, not {raw:?}"),
+        },
+        Err(_) => DEFAULT_ROUNDS,
+    }
+}
 
 #[derive(Default)]
 struct Acked {
@@ -40,8 +57,9 @@ async fn killed_during_writes_loses_nothing(db: TestDb) {
     let mut home: Option<ProjectId> = None;
     let mut trail: Option<AuditTrail> = None;
     let mut checkpoints = 0;
+    let rounds = rounds();
 
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let mut server = start(&db, data.path()).await;
         let base = server.base.clone();
         if home.is_none() {
@@ -105,8 +123,9 @@ async fn killed_during_writes_loses_nothing(db: TestDb) {
                 }
             }));
         }
-        // Let the writers get going, then kill -9 at a different moment each round.
-        tokio::time::sleep(Duration::from_millis(150 + 37 * round as u64)).await;
+        // Let the writers get going, then kill -9 at a different moment each
+        // round (cycling through 20 moments, from 150 ms to 0.85 s).
+        tokio::time::sleep(Duration::from_millis(150 + 37 * (round % 20) as u64)).await;
         server.child.start_kill().unwrap();
         let _ = server.child.wait().await;
         for w in writers {
@@ -125,9 +144,9 @@ async fn killed_during_writes_loses_nothing(db: TestDb) {
     }
 
     let acked = std::mem::take(&mut *acked.lock().unwrap());
-    eprintln!("{} projects and {} tasks acknowledged over {ROUNDS} kills", acked.projects.len(), acked.tasks.len());
+    eprintln!("{} projects and {} tasks acknowledged over {rounds} kills", acked.projects.len(), acked.tasks.len());
     assert!(
-        acked.projects.len() + acked.tasks.len() >= ROUNDS,
+        acked.projects.len() + acked.tasks.len() >= rounds,
         "the writers got too few writes acknowledged to prove anything"
     );
     let mut conn = store.read().await.unwrap();
@@ -179,7 +198,7 @@ async fn killed_during_writes_loses_nothing(db: TestDb) {
     let keys = Keyring::open_or_create(&data.path().join("keys")).unwrap().public_keys();
     let report = verify::verify(&store, &keys, Range::default(), |_, _| {})
         .await
-        .unwrap_or_else(|e| panic!("the audit chain does not verify after {ROUNDS} kills: {e}"));
+        .unwrap_or_else(|e| panic!("the audit chain does not verify after {rounds} kills: {e}"));
     assert_eq!(report.checked, events.len() as u64);
     assert!(checkpoints >= 1, "no checkpoint could be signed between the kills");
     let mut conn = store.read().await.unwrap();
