@@ -2,6 +2,7 @@
 
 mod digest;
 pub mod external_jwt;
+mod hash_threads;
 pub mod jws;
 mod keyring;
 pub mod password;

@@ -12,8 +12,9 @@
 //! - **Unknown users**: `verify(password, None)` verifies against a dummy hash made once
 //!   with the current parameters, so that an unknown user takes as long as a known one
 //!   (the answer is always [`Verification::Invalid`]).
-//! - **Load**: hashing is CPU- and memory-heavy, so it runs on tokio's blocking threads,
-//!   at most [`PoolLimits::max_concurrent`] at once. When [`PoolLimits::max_queue`]
+//! - **Load**: hashing is CPU- and memory-heavy, so it runs on threads of its own,
+//!   [`PoolLimits::max_concurrent`] of them, at the lowest CPU priority so that a login
+//!   flood does not slow the rest of the API down. When [`PoolLimits::max_queue`]
 //!   callers already wait for a slot, the next one fails at once with
 //!   [`PasswordError::Busy`] (the HTTP layer answers 503 with `Retry-After`), so a login
 //!   flood cannot queue without bound or starve the async workers.
@@ -30,6 +31,8 @@ use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Version};
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::{OnceCell, Semaphore, TryAcquireError};
+
+use crate::hash_threads::HashThreads;
 
 /// Salt length in bytes (the PHC recommendation, and argon2's default).
 const SALT_LEN: usize = 16;
@@ -248,6 +251,7 @@ struct Inner {
     permits: Arc<Semaphore>,
     waiting: AtomicUsize,
     dummy: OnceCell<String>,
+    threads: HashThreads,
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -288,6 +292,7 @@ impl PasswordHasher {
                 permits: Arc::new(Semaphore::new(limits.max_concurrent)),
                 waiting: AtomicUsize::new(0),
                 dummy: OnceCell::new(),
+                threads: HashThreads::new(limits.max_concurrent),
             }),
         }
     }
@@ -362,14 +367,16 @@ impl PasswordHasher {
                 Arc::clone(&inner.permits).acquire_owned().await.map_err(|_| PasswordError::Worker)?
             }
         };
-        let inner = Arc::clone(inner);
-        tokio::task::spawn_blocking(move || {
-            // Held until the work ends, even if the caller stopped waiting.
-            let _permit = permit;
-            work(&inner)
-        })
-        .await
-        .map_err(|_| PasswordError::Worker)
+        let shared = Arc::clone(inner);
+        inner
+            .threads
+            .run(move || {
+                // Held until the work ends, even if the caller stopped waiting.
+                let _permit = permit;
+                work(&shared)
+            })
+            .await
+            .map_err(|_| PasswordError::Worker)
     }
 }
 

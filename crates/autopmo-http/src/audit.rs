@@ -282,21 +282,13 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     response
 }
 
-/// Writes `events` and then `request` in one unit of work.
+/// Writes `events` and then `request`, together and in order.
 async fn record_all(
     state: &AppState,
     events: Vec<AuditRecord>,
     request: AuditRecord,
 ) -> Result<(), autopmo_trail::TrailError> {
-    if events.is_empty() {
-        return state.trail.record(request).await.map(drop);
-    }
-    let mut uow = state.store.begin().await?;
-    for mut event in events.into_iter().chain([request]) {
-        state.trail.append(&mut uow, &mut event).await?;
-    }
-    uow.commit().await?;
-    Ok(())
+    state.trail.record_all(events.into_iter().chain([request]).collect()).await.map(drop)
 }
 
 /// Feeds the answered request to the security rules; an alert they raise

@@ -12,37 +12,66 @@ pub(crate) const COLUMNS: &str = "SELECT sequence, event_id, occurred_at, event_
     actor_subject, actor_username, actor_ip, actor_user_agent, resource_type, resource_id, resource_name, action, \
     status, metadata, request_id, session_id, decision_id, prev_hash, hash FROM audit_events";
 
+/// Columns of one audit row, in the order [`insert`] binds them.
+const INSERT_COLUMNS: usize = 21;
+
+/// Rows written by one `INSERT` statement (well below every engine's limit
+/// on bound parameters).
+pub(crate) const INSERT_ROWS: usize = 64;
+
 pub(crate) async fn insert(conn: &mut AnyConnection, r: &AuditRecord) -> Result<()> {
-    let resource = r.resource.as_ref();
-    sqlx::query(
-        "INSERT INTO audit_events (sequence, event_id, occurred_at, event_type, category, actor_user_id, actor_subject, \
-         actor_username, actor_ip, actor_user_agent, resource_type, resource_id, resource_name, action, status, metadata, \
-         request_id, session_id, decision_id, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-    )
-    .bind(r.sequence)
-    .bind(r.event_id.as_str())
-    .bind(ts(r.timestamp))
-    .bind(r.event_type.as_str())
-    .bind(r.category.as_str())
-    .bind(r.actor.user_id.clone())
-    .bind(r.actor.subject.clone())
-    .bind(r.actor.username.clone())
-    .bind(r.actor.ip_address.clone())
-    .bind(r.actor.user_agent.clone())
-    .bind(resource.map(|x| x.kind.clone()))
-    .bind(resource.and_then(|x| x.id.clone()))
-    .bind(resource.and_then(|x| x.name.clone()))
-    .bind(r.action.as_str())
-    .bind(r.status.as_str())
-    .bind(r.metadata.as_str())
-    .bind(r.request_id.clone())
-    .bind(r.session_id.clone())
-    .bind(r.decision_id.clone())
-    .bind(r.prev_hash.as_str())
-    .bind(r.hash.as_str())
-    .execute(conn)
-    .await?;
+    insert_many(conn, std::slice::from_ref(r)).await
+}
+
+/// Writes `records` with one statement per [`INSERT_ROWS`] rows: a batch of
+/// request events costs a few round trips to the database, not one each.
+pub(crate) async fn insert_many(conn: &mut AnyConnection, records: &[AuditRecord]) -> Result<()> {
+    for chunk in records.chunks(INSERT_ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO audit_events (sequence, event_id, occurred_at, event_type, category, actor_user_id, \
+             actor_subject, actor_username, actor_ip, actor_user_agent, resource_type, resource_id, resource_name, \
+             action, status, metadata, request_id, session_id, decision_id, prev_hash, hash) VALUES ",
+        );
+        for row in 0..chunk.len() {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            for column in 0..INSERT_COLUMNS {
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(&(row * INSERT_COLUMNS + column + 1).to_string());
+            }
+            sql.push(')');
+        }
+        // Only placeholders are generated; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            let resource = r.resource.as_ref();
+            query = query
+                .bind(r.sequence)
+                .bind(r.event_id.as_str())
+                .bind(ts(r.timestamp))
+                .bind(r.event_type.as_str())
+                .bind(r.category.as_str())
+                .bind(r.actor.user_id.clone())
+                .bind(r.actor.subject.clone())
+                .bind(r.actor.username.clone())
+                .bind(r.actor.ip_address.clone())
+                .bind(r.actor.user_agent.clone())
+                .bind(resource.map(|x| x.kind.clone()))
+                .bind(resource.and_then(|x| x.id.clone()))
+                .bind(resource.and_then(|x| x.name.clone()))
+                .bind(r.action.as_str())
+                .bind(r.status.as_str())
+                .bind(r.metadata.as_str())
+                .bind(r.request_id.clone())
+                .bind(r.session_id.clone())
+                .bind(r.decision_id.clone())
+                .bind(r.prev_hash.as_str())
+                .bind(r.hash.as_str());
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

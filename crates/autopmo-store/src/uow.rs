@@ -9,6 +9,13 @@
 //! (a unit's `commit` returns only after the data is on disk) while the
 //! fsync is shared by every unit of the batch.
 //!
+//! Audit events that go with no other change (the event of a read request,
+//! a refusal, an alert) need no unit of their own: [`Writer::record`]
+//! queues them and the flusher writes every queued batch into the shared
+//! transaction just before its `COMMIT`, a few multi-row statements in all,
+//! so a busy server pays a handful of round trips per commit for its
+//! request events rather than three for each.
+//!
 //! The first statement of every shared transaction locks the audit chain's
 //! head row, so the chain has one sequence across all processes writing to
 //! the same database.
@@ -23,6 +30,9 @@ use tokio::sync::{Mutex, Notify, OwnedMutexGuard, oneshot};
 
 type Outcome = std::result::Result<(), String>;
 
+/// Events queued by [`Writer::record`], and where their caller waits.
+type Batch = (Vec<AuditRecord>, oneshot::Sender<std::result::Result<Vec<AuditRecord>, String>>);
+
 /// The single writer of one store.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
@@ -35,6 +45,8 @@ struct Inner {
     pool: AnyPool,
     state: Arc<Mutex<State>>,
     waiters: SyncMutex<Vec<oneshot::Sender<Outcome>>>,
+    /// Events waiting to be written by the flusher.
+    batches: SyncMutex<Vec<Batch>>,
     wake: Notify,
 }
 
@@ -56,6 +68,7 @@ impl Writer {
             pool,
             state: Arc::new(Mutex::new(State::default())),
             waiters: SyncMutex::new(Vec::new()),
+            batches: SyncMutex::new(Vec::new()),
             wake: Notify::new(),
         });
         tokio::spawn(flush_loop(Arc::clone(&inner)));
@@ -75,6 +88,25 @@ impl Writer {
         state.head = None;
         state.rollback_to = None;
         state.conn = None;
+    }
+
+    /// Appends `records` to the chain, in order and together, durably: the
+    /// flusher writes them into its next commit. Returns them chained
+    /// (sequence and hashes set) once that commit is on disk; an error means
+    /// none of them was stored. Cancel-safe: once called, the events are
+    /// written whether or not the caller still waits.
+    pub(crate) async fn record(&self, records: Vec<AuditRecord>) -> Result<Vec<AuditRecord>> {
+        if records.is_empty() {
+            return Ok(records);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inner.batches.lock().unwrap_or_else(PoisonError::into_inner).push((records, tx));
+        self.inner.wake.notify_one();
+        match rx.await {
+            Ok(Ok(records)) => Ok(records),
+            Ok(Err(reason)) => Err(StoreError::Unavailable(format!("the audit trail cannot be written: {reason}"))),
+            Err(_) => Err(StoreError::Unavailable("the writer stopped".to_owned())),
+        }
     }
 
     /// Waits for the writer, then opens a unit.
@@ -108,41 +140,41 @@ impl Writer {
     /// Prepares the shared transaction and opens a savepoint for one unit;
     /// returns the chain head before it.
     async fn open_unit(&self, state: &mut State) -> Result<Option<ChainHead>> {
-        self.prepare(state).await?;
+        prepare(&self.inner, state).await?;
         let head_before = state.head.clone();
         sqlx::raw_sql("SAVEPOINT unit").execute(connection(state)).await?;
         Ok(head_before)
     }
+}
 
-    /// Undoes a dropped unit, connects, and opens the shared transaction.
-    async fn prepare(&self, state: &mut State) -> Result<()> {
-        if let Some(head) = state.rollback_to.take() {
-            let conn = connection(state);
-            sqlx::raw_sql("ROLLBACK TO SAVEPOINT unit").execute(&mut *conn).await?;
-            sqlx::raw_sql("RELEASE SAVEPOINT unit").execute(conn).await?;
-            state.head = head;
-        }
-        if state.conn.is_none() {
-            state.conn = Some(self.inner.pool.acquire().await?);
-            state.in_tx = false;
-        }
-        if !state.in_tx {
-            let begin = match self.inner.backend {
-                Backend::Sqlite => "BEGIN IMMEDIATE",
-                Backend::Postgres => "BEGIN",
-            };
-            let lock = match self.inner.backend {
-                Backend::Sqlite => "SELECT sequence, hash FROM audit_head WHERE id = 1",
-                Backend::Postgres => "SELECT sequence, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-            };
-            sqlx::raw_sql(begin).execute(connection(state)).await?;
-            state.in_tx = true;
-            let row = sqlx::query(lock).fetch_one(connection(state)).await?;
-            state.head = Some(ChainHead { sequence: row.try_get(0)?, hash: row.try_get(1)? });
-            state.head_dirty = false;
-        }
-        Ok(())
+/// Undoes a dropped unit, connects, and opens the shared transaction.
+async fn prepare(inner: &Inner, state: &mut State) -> Result<()> {
+    if let Some(head) = state.rollback_to.take() {
+        let conn = connection(state);
+        sqlx::raw_sql("ROLLBACK TO SAVEPOINT unit").execute(&mut *conn).await?;
+        sqlx::raw_sql("RELEASE SAVEPOINT unit").execute(conn).await?;
+        state.head = head;
     }
+    if state.conn.is_none() {
+        state.conn = Some(inner.pool.acquire().await?);
+        state.in_tx = false;
+    }
+    if !state.in_tx {
+        let begin = match inner.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        let lock = match inner.backend {
+            Backend::Sqlite => "SELECT sequence, hash FROM audit_head WHERE id = 1",
+            Backend::Postgres => "SELECT sequence, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+        };
+        sqlx::raw_sql(begin).execute(connection(state)).await?;
+        state.in_tx = true;
+        let row = sqlx::query(lock).fetch_one(connection(state)).await?;
+        state.head = Some(ChainHead { sequence: row.try_get(0)?, hash: row.try_get(1)? });
+        state.head_dirty = false;
+    }
+    Ok(())
 }
 
 /// The writer's connection. Every caller holds the state lock after
@@ -176,7 +208,8 @@ async fn flush_loop(inner: Arc<Inner>) {
         inner.wake.notified().await;
         let mut state = Arc::clone(&inner.state).lock_owned().await;
         let waiters = std::mem::take(&mut *inner.waiters.lock().unwrap_or_else(PoisonError::into_inner));
-        if waiters.is_empty() {
+        let batches = std::mem::take(&mut *inner.batches.lock().unwrap_or_else(PoisonError::into_inner));
+        if waiters.is_empty() && batches.is_empty() {
             // Every released unit was committed by an earlier flush, so an
             // open transaction holds only units that were dropped: end it,
             // so that SQLite's write lock is not kept while idle.
@@ -189,15 +222,57 @@ async fn flush_loop(inner: Arc<Inner>) {
             state.rollback_to = None;
             continue;
         }
-        let outcome = commit(&mut state).await;
+        let (records, senders): (Vec<_>, Vec<_>) = batches.into_iter().unzip();
+        let mut outcome = Ok(Vec::new());
+        if !records.is_empty() {
+            outcome = write_batches(&inner, &mut state, records).await;
+        }
+        let outcome = match outcome {
+            Ok(written) => commit(&mut state).await.map(|()| written),
+            Err(e) => Err(e),
+        };
         if outcome.is_err() {
             discard(&mut state).await;
         }
         drop(state);
         for waiter in waiters {
-            let _ = waiter.send(outcome.clone());
+            let _ = waiter.send(outcome.as_ref().map(drop).map_err(Clone::clone));
+        }
+        match outcome {
+            Ok(written) => {
+                for (records, sender) in written.into_iter().zip(senders) {
+                    let _ = sender.send(Ok(records));
+                }
+            }
+            Err(reason) => {
+                for sender in senders {
+                    let _ = sender.send(Err(reason.clone()));
+                }
+            }
         }
     }
+}
+
+/// Chains the queued events and writes them into the shared transaction
+/// (opening it if need be), batch after batch, in the order they were queued.
+async fn write_batches(
+    inner: &Inner,
+    state: &mut State,
+    batches: Vec<Vec<AuditRecord>>,
+) -> std::result::Result<Vec<Vec<AuditRecord>>, String> {
+    prepare(inner, state).await.map_err(|e| e.to_string())?;
+    let Some(head) = state.head.as_mut() else {
+        return Err("the audit chain head is not loaded".to_owned());
+    };
+    let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+    let mut all: Vec<AuditRecord> = batches.into_iter().flatten().collect();
+    for record in &mut all {
+        head.append(record);
+    }
+    state.head_dirty = true;
+    crate::audit::insert_many(connection(state), &all).await.map_err(|e| e.to_string())?;
+    let mut rest = all.into_iter();
+    Ok(sizes.into_iter().map(|n| rest.by_ref().take(n).collect()).collect())
 }
 
 async fn commit(state: &mut State) -> Outcome {

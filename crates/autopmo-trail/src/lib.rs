@@ -105,11 +105,16 @@ impl AuditTrail {
         Ok(())
     }
 
-    /// Records `record` on its own, durably.
-    pub async fn record(&self, mut record: AuditRecord) -> Result<AuditRecord, TrailError> {
-        let mut uow = self.store.begin().await?;
-        uow.append_audit(&mut record).await?;
-        uow.commit().await?;
-        Ok(record)
+    /// Records `record` on its own, durably (batched with other events
+    /// into the next group commit).
+    pub async fn record(&self, record: AuditRecord) -> Result<AuditRecord, TrailError> {
+        let mut recorded = self.record_all(vec![record]).await?;
+        recorded.pop().ok_or_else(|| TrailError::from(StoreError::Unavailable("the event was not recorded".to_owned())))
+    }
+
+    /// Records `records` together and in order, durably; none is stored if
+    /// any cannot be.
+    pub async fn record_all(&self, records: Vec<AuditRecord>) -> Result<Vec<AuditRecord>, TrailError> {
+        Ok(self.store.record_audit(records).await?)
     }
 }

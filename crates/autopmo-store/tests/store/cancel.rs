@@ -113,4 +113,61 @@ async fn abandoned_units_leave_the_writer_usable(db: TestDb) {
     assert_eq!(verifier.head(), &audit::head(&mut conn).await.unwrap(), "the stored chain head lags the chain");
 }
 
-backend_tests!(abandoned_units_leave_the_writer_usable);
+/// Events recorded on their own (request events) are batched into the
+/// group commit with the units of work around them: each caller's events
+/// stay together and in order, and the chain and its stored head agree.
+async fn recorded_events_join_the_group_commit(db: TestDb) {
+    let store = open(&db).await;
+    let owner = seed_user(&store, "recorder").await.id;
+    let mut workers = Vec::new();
+    for w in 0..16usize {
+        let store = store.clone();
+        workers.push(tokio::spawn(async move {
+            let mut sequences = Vec::new();
+            for i in 0..20 {
+                if i % 5 == 0 {
+                    unit(&store, owner, w * 1000 + i).await.unwrap();
+                }
+                let pair = (0..2)
+                    .map(|k| {
+                        AuditRecord::new(EVENT, Category::DataAccess, "read", Outcome::Success, T0).with_resource(
+                            "probe",
+                            Some(format!("{w}-{i}-{k}")),
+                            None,
+                        )
+                    })
+                    .collect();
+                let recorded = store.record_audit(pair).await.unwrap();
+                assert_eq!(recorded.len(), 2);
+                assert_eq!(recorded[1].sequence, recorded[0].sequence + 1, "a caller's events were split");
+                assert_eq!(recorded[1].prev_hash, recorded[0].hash);
+                sequences.extend(recorded.iter().map(|r| r.sequence));
+            }
+            sequences
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(unique.len(), 16 * 20 * 2, "two events got one sequence number");
+
+    let mut conn = store.read().await.unwrap();
+    let probes: i64 = sqlx::query("SELECT COUNT(*) FROM audit_events WHERE resource_type = 'probe'")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(probes, 16 * 20 * 2);
+    let (first, last) = audit::bounds(&mut conn).await.unwrap().unwrap();
+    let mut verifier = Verifier::after(ChainHead::genesis());
+    for r in &audit::range(&mut conn, first, last, i64::MAX).await.unwrap() {
+        verifier.check(r).unwrap_or_else(|e| panic!("the audit chain is broken: {e}"));
+    }
+    assert_eq!(verifier.head(), &audit::head(&mut conn).await.unwrap());
+    assert!(store.record_audit(Vec::new()).await.unwrap().is_empty());
+}
+
+backend_tests!(abandoned_units_leave_the_writer_usable, recorded_events_join_the_group_commit);

@@ -1,0 +1,226 @@
+//! AutoPMO under load on one backend.
+//!
+//! Every scenario gets a freshly started server (logged-in sessions, then a
+//! warm-up of sequential GETs that all complete): when wrk stops it drops its
+//! open connections, which cancels the requests in flight, and a cancelled
+//! request can leave AutoPMO's single writer inside a transaction it does not
+//! know about (see `docs/benchmarks.md`, "Findings"), after which every write
+//! fails. A fresh server per scenario keeps one scenario's ending from
+//! spoiling the next; the runner counts the times it happened.
+
+use crate::http;
+use crate::prepare::Dataset;
+use crate::scenarios::{
+    CONNECTIONS, Ctx, FLOOD_CONNECTIONS, LOGIN_CONNECTIONS, PROBE_CONNECTIONS, REFRESH_CONNECTIONS, Sessions,
+    common_files, last_json, login, sessions, write,
+};
+use crate::seed::Manifest;
+use crate::server::{Server, free_addr, pinned};
+use crate::wrk::{self, WrkResult};
+use anyhow::{Context, anyhow};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// What the log says when the writer was left inside a transaction.
+pub const WEDGED: &str = "cannot start a transaction within a transaction";
+
+/// One repetition against AutoPMO on one backend.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AutopmoRun {
+    /// Audited GET of a project.
+    pub get: WrkResult,
+    /// Audited POST of a task.
+    pub post: WrkResult,
+    /// Project list, 50 a page.
+    pub list: WrkResult,
+    /// Audit queries.
+    pub audit: WrkResult,
+    /// Logins.
+    pub login: WrkResult,
+    /// GETs at low concurrency, alone.
+    pub get_idle: WrkResult,
+    /// The same GETs during a login flood.
+    pub get_flood: WrkResult,
+    /// The login flood itself.
+    pub flood: WrkResult,
+    /// Refresh with rotation.
+    pub refresh: WrkResult,
+    /// Audit events appended per second (in-process, no server).
+    pub append_per_s: f64,
+    /// RSS after start, KiB.
+    pub rss_idle_kib: u64,
+    /// Highest RSS under load, KiB.
+    pub rss_load_kib: u64,
+    /// The scenario the highest RSS was seen in.
+    pub rss_peak_in: String,
+    /// Scenarios after which the writer was stuck in a transaction, with the number of refusals logged.
+    pub wedged: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Get,
+    Post,
+    List,
+    Audit,
+    Login,
+    Alone,
+    Flood,
+    Refresh,
+}
+
+impl Scenario {
+    const ALL: [Self; 8] =
+        [Self::Get, Self::Post, Self::List, Self::Audit, Self::Login, Self::Alone, Self::Flood, Self::Refresh];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Get => "GET project",
+            Self::Post => "POST task",
+            Self::List => "project list",
+            Self::Audit => "audit query",
+            Self::Login => "login",
+            Self::Alone => "GET alone",
+            Self::Flood => "GET during login flood",
+            Self::Refresh => "refresh",
+        }
+    }
+}
+
+async fn start(ctx: &Ctx, name: &str, data: &Dataset) -> anyhow::Result<Server> {
+    let addr = free_addr()?;
+    let mut cmd = pinned(ctx.server_core.as_deref(), &ctx.autopmo);
+    cmd.arg("serve")
+        .env("AUTOPMO_DATA_DIR", &data.data_dir)
+        .env("AUTOPMO_DATABASE_URL", &data.url)
+        .env("AUTOPMO_LISTEN", addr.to_string())
+        .env("AUTOPMO_LOG__LEVEL", "warn");
+    Server::start(cmd, addr, ctx.scratch.join(format!("autopmo-{name}.log")), "/readyz").await
+}
+
+/// All scenarios on `name` (`sqlite` or `postgres`), then the append rate.
+pub async fn run(ctx: &Ctx, name: &str, data: &Dataset) -> anyhow::Result<AutopmoRun> {
+    let mut run = AutopmoRun::default();
+    for (i, scenario) in Scenario::ALL.into_iter().enumerate() {
+        let server =
+            start(ctx, name, data).await.with_context(|| format!("starting AutoPMO for {}", scenario.name()))?;
+        if i == 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            run.rss_idle_kib = server.rss_kib().unwrap_or(0);
+        }
+        eprintln!("  {name}: {}", scenario.name());
+        let rss = server.sample_rss();
+        let result = one(ctx, name, data, &server, scenario, &mut run).await;
+        let peak = rss.finish();
+        if peak > run.rss_load_kib {
+            run.rss_load_kib = peak;
+            run.rss_peak_in = scenario.name().to_owned();
+        }
+        let log = server.log.clone();
+        server.stop().await?;
+        let refusals = std::fs::read_to_string(&log).unwrap_or_default().matches(WEDGED).count();
+        if refusals > 0 {
+            eprintln!("  note: the writer was left inside a transaction ({refusals} refusals logged)");
+            run.wedged.push(format!("{} ({refusals} refusals)", scenario.name()));
+        }
+        result.with_context(|| format!("AutoPMO on {name}, {}", scenario.name()))?;
+    }
+    eprintln!("  {name}: audit append (in-process, 64 concurrent units)");
+    let output = pinned(ctx.server_core.as_deref(), &ctx.exe)
+        .arg("append")
+        .arg("--url")
+        .arg(&data.url)
+        .arg("--data-dir")
+        .arg(&data.data_dir)
+        .arg("--seconds")
+        .arg(ctx.seconds.to_string())
+        .output()
+        .await?;
+    let append: crate::append::AppendResult = last_json(&output).context("audit append")?;
+    run.append_per_s = append.per_s;
+    Ok(run)
+}
+
+/// Sequential GETs (each answered before the next is sent): warm caches
+/// without cancelling anything.
+async fn warm_up(addr: SocketAddr, m: &Manifest, s: &Sessions) -> anyhow::Result<()> {
+    for i in 0..200 {
+        let Some((token, pm)) = s.access.get(i % s.access.len().max(1)) else { break };
+        let projects = m.pms.get(*pm).map(|p| p.projects.as_slice()).unwrap_or_default();
+        let Some(project) = projects.get(i % projects.len().max(1)) else { continue };
+        let r = http::request(addr, "GET", &format!("/api/v1/projects/{project}"), Some(token), None).await?;
+        if r.status != 200 {
+            return Err(anyhow!("warm-up GET answered {}: {}", r.status, r.body));
+        }
+    }
+    Ok(())
+}
+
+async fn one(
+    ctx: &Ctx,
+    name: &str,
+    data: &Dataset,
+    server: &Server,
+    scenario: Scenario,
+    run: &mut AutopmoRun,
+) -> anyhow::Result<()> {
+    let m = &data.manifest;
+    let url = format!("http://{}", server.addr);
+    let dir = ctx.scratch.join(name);
+    let s = sessions(server.addr, m, ctx.sessions).await?;
+    let [get, post, logins, refresh] = common_files(&dir, m, &s)?;
+    warm_up(server.addr, m, &s).await?;
+    match scenario {
+        Scenario::Get => run.get = ctx.wrk(&url, get, CONNECTIONS).await?,
+        Scenario::Post => run.post = ctx.wrk(&url, post, CONNECTIONS).await?,
+        Scenario::List => {
+            let mut list = String::new();
+            for (token, _) in &s.access {
+                writeln!(list, "GET\t/api/v1/projects?limit=50\t{token}\t")?;
+            }
+            run.list = ctx.wrk(&url, write(&dir.join("list.tsv"), &list)?, CONNECTIONS).await?;
+        }
+        Scenario::Audit => run.audit = ctx.wrk(&url, audit_file(&dir, server.addr, m).await?, CONNECTIONS).await?,
+        Scenario::Login => run.login = ctx.wrk(&url, logins, LOGIN_CONNECTIONS).await?,
+        Scenario::Alone => run.get_idle = ctx.wrk(&url, get, PROBE_CONNECTIONS).await?,
+        Scenario::Flood => {
+            let (probe, flood) =
+                tokio::join!(ctx.wrk(&url, get, PROBE_CONNECTIONS), ctx.wrk(&url, logins, FLOOD_CONNECTIONS));
+            run.get_flood = probe?;
+            run.flood = flood?;
+        }
+        Scenario::Refresh => {
+            let connections = REFRESH_CONNECTIONS.min((s.refresh.len() / 2).max(1) as u32);
+            let load = ctx.load(&url, &ctx.refresh_lua, refresh, connections);
+            run.refresh = wrk::run(ctx.load_core.as_deref(), &load).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Audit queries as an auditor: newest page, by actor, by resource, by
+/// category, by event type, and a one-day window.
+async fn audit_file(dir: &Path, addr: SocketAddr, m: &Manifest) -> anyhow::Result<PathBuf> {
+    use time::format_description::well_known::Rfc3339;
+    let mut text = String::new();
+    let first = time::OffsetDateTime::parse(&m.first_event_at, &Rfc3339)?;
+    let from = (first + time::Duration::days(7)).format(&Rfc3339)?;
+    let to = (first + time::Duration::days(8)).format(&Rfc3339)?;
+    for auditor in m.auditors.iter().take(4) {
+        let (token, _) = login(addr, auditor, &m.password).await?;
+        let base = "GET\t/api/v1/audit/events?limit=50";
+        writeln!(text, "{base}\t{token}\t")?;
+        for user in m.sample_user_ids.iter().take(20) {
+            writeln!(text, "{base}&actor={user}\t{token}\t")?;
+        }
+        for project in m.sample_project_ids.iter().take(20) {
+            writeln!(text, "{base}&resource_type=project&resource_id={project}\t{token}\t")?;
+        }
+        writeln!(text, "{base}&category=authentication\t{token}\t")?;
+        writeln!(text, "{base}&event_type=auth.login_failed\t{token}\t")?;
+        writeln!(text, "{base}&from={from}&to={to}\t{token}\t")?;
+    }
+    write(&dir.join("audit.tsv"), &text)
+}
