@@ -15,6 +15,6 @@ pub use entities::{CostEntry, Member, Project, Task, User};
 pub use ids::{CostEntryId, ProjectId, TaskId, UserId};
 pub use money::{Amount, Currency, Money};
 pub use status::{CostCategory, MemberKind, ProjectStatus, Role, TaskStatus, UserStatus};
-pub use text::{Description, DisplayName, Email, Note, ProjectName, TaskTitle, Username};
+pub use text::{Description, DisplayName, Email, Note, ProjectName, Reason, TaskTitle, Username};
 pub use validation::{FieldError, ValidationErrors};
 pub use work::{Hours, Percent, PlannedDates};

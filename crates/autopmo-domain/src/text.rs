@@ -89,6 +89,11 @@ text_type!(
     /// A short free-text note on a cost entry: up to 1,000 characters, may be empty.
     Note, 0, 1_000, true
 );
+text_type!(
+    /// The reason given with a decision (a budget approval or rejection): up
+    /// to 2,000 characters, may be empty.
+    Reason, 0, 2_000, true
+);
 
 /// A login name: 3–64 characters of `a–z 0–9 . _ -`, starting with a letter
 /// or digit. Stored lower-case; it never changes once created.
@@ -194,6 +199,10 @@ mod tests {
         assert!(ProjectName::parse(&"é".repeat(255)).is_ok());
         assert_eq!(ProjectName::parse("a\u{0}b").unwrap_err().code, "invalid_characters");
         assert_eq!(ProjectName::parse("a\nb").unwrap_err().code, "invalid_characters");
+        assert_eq!(Reason::parse("board said\u{0} no").unwrap_err().code, "invalid_characters");
+        assert_eq!(Reason::parse(" Board said no.\nNext year. ").unwrap().as_str(), "Board said no.\nNext year.");
+        assert_eq!(Reason::parse("").unwrap().as_str(), "");
+        assert_eq!(Reason::parse(&"x".repeat(2_001)).unwrap_err().code, "too_long");
     }
 
     #[test]

@@ -219,7 +219,7 @@ async fn get_approval(State(state): State<AppState>, granted: Granted) -> Result
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decide {
-    /// Why (up to 2,000 characters).
+    /// Why (up to 2,000 characters, no control characters but newlines and tabs).
     #[serde(default)]
     reason: String,
 }
@@ -268,20 +268,20 @@ async fn decide(
     body: Decide,
     outcome: ApprovalStatus,
 ) -> Result<Json<PendingBudget>, ApiError> {
-    if body.reason.chars().count() > 2_000 {
-        let mut e = ValidationErrors::new();
-        e.push(autopmo_domain::FieldError::new("reason", "too_long", "at most 2,000 characters"));
-        return Err(e.into());
-    }
+    // Validated like every free text: bounded, and no control characters
+    // (PostgreSQL cannot store a NUL: it used to answer 500 there).
+    let mut e = ValidationErrors::new();
+    let reason = e.check("reason", autopmo_domain::Reason::parse(&body.reason));
+    e.finish()?;
+    let reason = reason.map(autopmo_domain::Reason::into_inner).unwrap_or_default();
     let id = approval_id(&granted)?;
     let now = state.now();
     let mut uow = state.store.begin().await?;
-    let decided = approvals::decide(uow.conn(), id, outcome, principal.user_id, &body.reason, now).await.map_err(
-        |e| match e {
+    let decided =
+        approvals::decide(uow.conn(), id, outcome, principal.user_id, &reason, now).await.map_err(|e| match e {
             autopmo_store::StoreError::Rule(detail) => ApiError::Conflict(detail),
             other => or_404("approval")(other),
-        },
-    )?;
+        })?;
     let mut project = projects::get(uow.conn(), decided.project_id).await.map_err(or_404("project"))?;
     let mut events = Vec::new();
     if outcome == ApprovalStatus::Approved {

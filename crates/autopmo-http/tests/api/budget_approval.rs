@@ -138,7 +138,31 @@ async fn with_approvals_off_the_guides_message(engine: autopmo_test_support::Eng
     assert_eq!(listed["items"], json!([]), "nothing was created");
 }
 
-api_tests!(a_large_budget_waits_for_an_administrator);
+/// A decision's reason is validated like any free text. A NUL in it used to
+/// reach PostgreSQL, which cannot store one, and the rejection answered 500
+/// (found by the API fuzzer); now it is a 422 on both backends and the
+/// request stays pending.
+async fn a_reason_with_control_characters_is_refused(app: TestApp) {
+    use reqwest::Method as M;
+    let (_, pm) = app.user("penny", &[Role::ProjectManager]).await;
+    let body = json!({"name": "Moonshot", "budget": usd("2500000.00")});
+    let (status, created) = send(&app, &pm, M::POST, "/api/v1/projects", body, "").await;
+    assert_eq!(status, 202, "{created}");
+    let a = format!("/api/v1/approvals/{}", created["approval"]["id"].as_str().unwrap());
+    for (decision, reason) in [("reject", "b\u{0}ad"), ("approve", "ok\u{7}"), ("reject", &"x".repeat(2_001))] {
+        let (status, problem) =
+            send(&app, &app.token, M::POST, &format!("{a}/{decision}"), json!({"reason": reason}), "").await;
+        assert_eq!(status, 422, "{decision} {reason:?}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], "reason", "{problem}");
+    }
+    assert_eq!(app.get_json(&a).await["status"], "pending", "a refused decision decides nothing");
+    let reason = "Not this year.\n\tAsk again in Q3.";
+    let (status, rejected) =
+        send(&app, &app.token, M::POST, &format!("{a}/reject"), json!({"reason": reason}), "").await;
+    assert_eq!((status, rejected["approval"]["reason"].as_str()), (200, Some(reason)), "{rejected}");
+}
+
+api_tests!(a_large_budget_waits_for_an_administrator, a_reason_with_control_characters_is_refused);
 
 mod approvals_off {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
