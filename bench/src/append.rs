@@ -1,7 +1,8 @@
 //! `autopmo-bench append`: the audit append rate of the product's own code
-//! path — many concurrent units of work, each appending one request event
-//! (actor sealed as the server seals it) and committing durably through the
-//! group commit — on a seeded database while no server runs.
+//! path — many concurrent callers, each recording one request event (actor
+//! sealed as the server seals it) and waiting until it is durable, as the
+//! server does after every request — on a seeded database while no server
+//! runs.
 
 use anyhow::{Context, anyhow};
 use autopmo_audit::{AuditRecord, Category, Outcome};
@@ -76,10 +77,8 @@ pub async fn run(args: AppendArgs) -> anyhow::Result<()> {
                     ip_address: Some(format!("10.1.{}.{}", i / 256 % 256, i % 256)),
                     user_agent: Some("autopmo-bench/append".to_owned()),
                 };
-                let mut record = event(trail.actor(&info).await?, i);
-                let mut uow = trail.store().begin().await?;
-                uow.append_audit(&mut record).await?;
-                uow.commit().await?;
+                let record = event(trail.actor(&info).await?, i);
+                trail.record(record).await?;
                 count.fetch_add(1, Ordering::Relaxed);
             }
             Ok::<(), anyhow::Error>(())

@@ -412,7 +412,7 @@ impl Backend {
         }
         if let Some(append) = self.value(reps, |a| a.append_per_s) {
             t.row([
-                "audit append, 64 concurrent units of work (in-process, group commit)",
+                "audit append, 64 concurrent request events (in-process, batched group commit)",
                 &format!("{} events/s", num(append)),
                 "",
                 "",

@@ -256,20 +256,12 @@ impl Store {
     }
 }
 
-/// How much of a SQLite database file reads may map into memory (address
-/// space, not memory: the kernel's page cache backs it).
-const SQLITE_MMAP_BYTES: u64 = 1 << 30;
-
 fn sqlite_pragmas(options: &StoreOptions) -> Vec<String> {
     vec![
         "PRAGMA journal_mode = WAL".to_owned(),
         "PRAGMA foreign_keys = ON".to_owned(),
         format!("PRAGMA busy_timeout = {}", options.sqlite_busy_timeout.as_millis()),
         format!("PRAGMA synchronous = {}", if options.sqlite_synchronous_full { "FULL" } else { "NORMAL" }),
-        // Every commit (one per batch of request events) makes the other
-        // connections drop their page caches; read through a memory map,
-        // those pages cost no system call and no copy. Writes are unchanged.
-        format!("PRAGMA mmap_size = {SQLITE_MMAP_BYTES}"),
     ]
 }
 
