@@ -4,12 +4,10 @@
 //! (the cases of `cargo bench -p autopmo-authz`), and commit rates of
 //! SQLite (WAL, `synchronous` as configured) and PostgreSQL (default fsync).
 
+#[path = "../../crates/autopmo-authz/benches/common/cases.rs"]
+mod authz_cases;
+
 use anyhow::{Context, anyhow};
-use autopmo_authz::{
-    Authorizer, Matrix, Permission, PolicySet, ProjectAttrs, RequestAttrs, ResourceType, Subject, Target, TaskAttrs,
-};
-use autopmo_domain::Role;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
 use std::hint::black_box;
@@ -140,78 +138,14 @@ fn rs256_rates(budget: Duration) -> anyhow::Result<(f64, f64)> {
     Ok((sign, f64::from(m) / start.elapsed().as_secs_f64()))
 }
 
-fn project(owner: &str, members: usize) -> ProjectAttrs {
-    ProjectAttrs {
-        id: "0190b6f0-0000-7000-8000-000000000001".into(),
-        owner_id: owner.into(),
-        budget: Decimal::new(125_000_050, 2),
-        currency: "USD".into(),
-        status: "active".into(),
-        member_ids: (0..members).map(|i| format!("0190b6f0-0000-7000-8000-{i:012}")).collect(),
-    }
-}
-
-/// The default policies plus a deny on big budgets without a second factor
-/// (as in `crates/autopmo-authz/benches/decide.rs`).
-const BUDGET_DENY: &str = "
-  - name: big_budget_changes_need_mfa
-    description: Changing a project with a budget over one million needs a recent second factor
-    effect: deny
-    subjects:
-      roles: [\"*\"]
-    resources:
-      types: [project]
-    conditions:
-      - project.budget > 1000000 and not request.mfa
-    actions: [update, delete]
-";
-
-/// The cases of `cargo bench -p autopmo-authz`: the worst median and the
-/// median of "PM reads own project", in µs.
+/// The cases of `cargo bench -p autopmo-authz` (the same file): the worst
+/// median and the median of "PM reads own project", in µs.
 fn authz_medians() -> anyhow::Result<(f64, f64)> {
-    const ROUNDS: usize = 20_000;
-    let authz = Authorizer::builtin();
-    let yaml = format!("{}{BUDGET_DENY}", PolicySet::builtin_source());
-    let with_deny =
-        Authorizer::new(Matrix::builtin(), PolicySet::parse("bench.yaml", &yaml).map_err(|e| anyhow!("{e}"))?);
-    let req = RequestAttrs { ip: Some("192.0.2.7".into()), method: "GET".into(), mfa: true };
-    let subject = |id: &str, role: Role| Subject { id: id.into(), username: format!("{id}-name"), roles: vec![role] };
-    let pm = subject("pm-1", Role::ProjectManager);
-    let dev = subject("0190b6f0-0000-7000-8000-000000000003", Role::Developer);
-    let auditor = subject("aud-1", Role::Auditor);
-    let outsider = subject("dev-9", Role::Developer);
-    let own = Target::Project(project("pm-1", 20));
-    let task = Target::Task(TaskAttrs {
-        id: "t-1".into(),
-        assignee_id: Some("someone-else".into()),
-        status: "in_progress".into(),
-        project: project("pm-1", 20),
-    });
-    let audit = Target::Type(ResourceType::Audit);
-    let cases: Vec<(&Authorizer, &Subject, Permission, &Target, bool)> = vec![
-        (&authz, &pm, Permission::PROJECTS_READ, &own, true),
-        (&authz, &dev, Permission::TASKS_UPDATE, &task, true),
-        (&authz, &auditor, Permission::PROJECTS_READ, &own, true),
-        (&authz, &outsider, Permission::PROJECTS_READ, &own, false),
-        (&authz, &auditor, Permission::AUDIT_READ, &audit, true),
-        (&with_deny, &pm, Permission::PROJECTS_UPDATE, &own, true),
-    ];
+    let cases = authz_cases::Cases::new().map_err(|e| anyhow!("{e}"))?;
     let mut medians = Vec::new();
-    for (authz, who, perm, target, expect) in cases {
-        if authz.decide(who, perm, target, &req).allowed != expect {
-            return Err(anyhow!("authorization case {perm} decided unexpectedly"));
-        }
-        for _ in 0..1_000 {
-            black_box(authz.decide(who, perm, target, &req));
-        }
-        let mut times = Vec::with_capacity(ROUNDS);
-        for _ in 0..ROUNDS {
-            let start = Instant::now();
-            black_box(authz.decide(black_box(who), perm, black_box(target), &req));
-            times.push(start.elapsed());
-        }
-        times.sort();
-        medians.push(times.get(ROUNDS / 2).map_or(0.0, |d| d.as_secs_f64() * 1e6));
+    for case in cases.list() {
+        let times = cases.time(&case).map_err(|e| anyhow!("{e}"))?;
+        medians.push(authz_cases::percentile(&times, 0.5));
     }
     let worst = medians.iter().copied().fold(0.0, f64::max);
     Ok((worst, medians.first().copied().unwrap_or(0.0)))
