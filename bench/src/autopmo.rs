@@ -71,9 +71,25 @@ enum Scenario {
     Refresh,
 }
 
+/// The names `--only` takes: the scenarios, then the in-process append rate.
+pub const SCENARIO_KEYS: [&str; 9] = ["get", "post", "list", "audit", "login", "alone", "flood", "refresh", "append"];
+
 impl Scenario {
     const ALL: [Self; 8] =
         [Self::Get, Self::Post, Self::List, Self::Audit, Self::Login, Self::Alone, Self::Flood, Self::Refresh];
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::List => "list",
+            Self::Audit => "audit",
+            Self::Login => "login",
+            Self::Alone => "alone",
+            Self::Flood => "flood",
+            Self::Refresh => "refresh",
+        }
+    }
 
     fn name(self) -> &'static str {
         match self {
@@ -103,7 +119,7 @@ async fn start(ctx: &Ctx, name: &str, data: &Dataset) -> anyhow::Result<Server> 
 /// All scenarios on `name` (`sqlite` or `postgres`), then the append rate.
 pub async fn run(ctx: &Ctx, name: &str, data: &Dataset) -> anyhow::Result<AutopmoRun> {
     let mut run = AutopmoRun::default();
-    for (i, scenario) in Scenario::ALL.into_iter().enumerate() {
+    for (i, scenario) in Scenario::ALL.into_iter().filter(|s| ctx.wants(s.key())).enumerate() {
         let server =
             start(ctx, name, data).await.with_context(|| format!("starting AutoPMO for {}", scenario.name()))?;
         if i == 0 {
@@ -126,6 +142,9 @@ pub async fn run(ctx: &Ctx, name: &str, data: &Dataset) -> anyhow::Result<Autopm
             run.wedged.push(format!("{} ({refusals} refusals)", scenario.name()));
         }
         result.with_context(|| format!("AutoPMO on {name}, {}", scenario.name()))?;
+    }
+    if !ctx.wants("append") {
+        return Ok(run);
     }
     eprintln!("  {name}: audit append (in-process, 64 concurrent request events)");
     let output = pinned(ctx.server_core.as_deref(), &ctx.exe)

@@ -64,6 +64,14 @@ pub struct RunArgs {
     /// Seed again even when a cached seed exists.
     #[arg(long)]
     pub reseed: bool,
+    /// Only these AutoPMO scenarios (comma-separated: get, post, list,
+    /// audit, login, alone, flood, refresh, append), for working on one
+    /// figure; the report leaves the others empty.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Skip the peer (for working on AutoPMO alone).
+    #[arg(long)]
+    pub no_peer: bool,
 }
 
 /// One repetition of everything.
@@ -143,7 +151,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         lines_lua,
         refresh_lua,
         scratch,
+        only: args.only.iter().map(|o| o.trim().to_ascii_lowercase()).collect(),
     };
+    for name in &ctx.only {
+        if !crate::autopmo::SCENARIO_KEYS.contains(&name.as_str()) {
+            return Err(anyhow!("--only {name}: not a scenario (one of {})", crate::autopmo::SCENARIO_KEYS.join(", ")));
+        }
+    }
     let places =
         Places { work: work.clone(), scale: settings.scale, pg_admin: args.pg_admin.clone(), reseed: args.reseed };
     let mut machine = Machine::read(&ctx).await;
@@ -164,6 +178,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     let peer = match &ctx.python {
+        Some(_) if args.no_peer => {
+            notes.push("the peer was skipped: --no-peer".to_owned());
+            None
+        }
         Some(_) => Some(prepare::peer(&ctx, &places).await.context("the peer's data set")?),
         None => {
             notes.push("the peer was skipped: no --python".to_owned());

@@ -49,6 +49,15 @@ pub struct Ctx {
     pub refresh_lua: PathBuf,
     /// Scratch space of this run.
     pub scratch: PathBuf,
+    /// The AutoPMO scenarios to run (`--only`); empty: all.
+    pub only: Vec<String>,
+}
+
+impl Ctx {
+    /// Whether the scenario named `key` is to run.
+    pub fn wants(&self, key: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == key)
+    }
 }
 
 /// One repetition against the peer.

@@ -33,6 +33,11 @@ pub const REFRESH_PREFIX: &str = "apmo_rt_";
 /// The prefix of session secrets (the browser cookie's value).
 pub const SESSION_PREFIX: &str = "apmo_ses_";
 
+/// How long a login refused for saturated hashing waits before its answer:
+/// about the time the default queue (16 hashes per core, a hash of tens of
+/// milliseconds) takes to move on.
+pub const BUSY_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Session and brute-force settings.
 #[derive(Debug, Clone)]
 pub struct LoginPolicy {
@@ -255,7 +260,25 @@ impl Logins {
         self.run(attempt, kind, true).await
     }
 
+    /// A login refused because hashing is saturated is answered only after
+    /// [`BUSY_DELAY`]: a client that retries at once (a flood) then waits
+    /// as long as the queue takes to move, and its refusals cannot become
+    /// the load themselves. Waiting costs a timer, not CPU.
     async fn run(&self, attempt: Attempt, kind: SessionKind, gate: bool) -> Result<LoginResult, AuthError> {
+        let result = self.run_once(attempt, kind, gate).await;
+        if matches!(result, Err(AuthError::Busy)) {
+            tokio::time::sleep(BUSY_DELAY).await;
+        }
+        result
+    }
+
+    async fn run_once(&self, attempt: Attempt, kind: SessionKind, gate: bool) -> Result<LoginResult, AuthError> {
+        // Refused before any lookup when hashing could not take it: under
+        // a login flood the refusals must cost as little as possible, and
+        // this one reveals nothing about the account.
+        if self.hasher.saturated() {
+            return Err(AuthError::Busy);
+        }
         let now = self.trail.now();
         let address_key = attempt.address.as_deref().map(|a| self.address_key(a));
         let mut conn = self.trail.store().read().await?;

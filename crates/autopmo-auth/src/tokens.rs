@@ -3,17 +3,31 @@
 //! a JWKS; and the check of a presented access token against its session.
 
 use crate::AuthError;
+use autopmo_crypto::jws::VerifiedPayload;
 use autopmo_crypto::jws::{PublicKey, RsaBits, SigningKey};
 use autopmo_identity::tokens::{
-    AccessClaims, AccessGrant, KeyRecord, KeySet, RotationPolicy, TokenKeys, TokenPolicy, issue_access, verify_access,
+    AccessClaims, AccessGrant, KeyRecord, KeySet, RotationPolicy, TokenError, TokenKeys, TokenPolicy, issue_access,
+    validate_access, verify_access_signature,
 };
 use autopmo_store::sessions::Session;
 use autopmo_store::signing_keys::{self, StoredKey};
 use autopmo_trail::AuditTrail;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use time::{Duration, OffsetDateTime};
 
 const KEY_CONTEXT: &str = "autopmo/token-signing-key";
+
+/// Verified access tokens remembered at most; beyond this the memory
+/// starts afresh.
+const VERIFIED_LIMIT: usize = 20_000;
+
+/// Access tokens whose signature was checked, by the SHA-256 of the token.
+/// A token's bytes never change, so its signature need only be checked
+/// once; its claims (expiry, issuer, audience…) and its key (still
+/// published) are checked again on every use, and its session by the
+/// caller. Forgotten when the keys are reloaded.
+type Verified = HashMap<[u8; 32], Arc<VerifiedPayload>>;
 
 /// Issues and checks access tokens.
 #[derive(Debug, Clone)]
@@ -23,6 +37,7 @@ pub struct Tokens {
     rotation: RotationPolicy,
     keys: Arc<RwLock<Option<TokenKeys>>>,
     last_reload: Arc<RwLock<Option<OffsetDateTime>>>,
+    verified: Arc<RwLock<Verified>>,
 }
 
 fn internal(e: impl std::fmt::Display) -> AuthError {
@@ -33,7 +48,7 @@ impl Tokens {
     /// The service; keys are loaded (or made) by [`load`](Self::load).
     pub fn new(trail: AuditTrail, policy: TokenPolicy) -> Self {
         let rotation = RotationPolicy::for_tokens(&policy);
-        Self { trail, policy, rotation, keys: Arc::default(), last_reload: Arc::default() }
+        Self { trail, policy, rotation, keys: Arc::default(), last_reload: Arc::default(), verified: Arc::default() }
     }
 
     /// The policy.
@@ -67,6 +82,7 @@ impl Tokens {
             current = self.read_store().await?;
         }
         *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(current);
+        self.verified.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
         *self.last_reload.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now);
         Ok(())
     }
@@ -127,7 +143,7 @@ impl Tokens {
             return None;
         }
         let now = self.trail.now();
-        let first = verify_access(token, &|kid| self.key_for(kid, now), &self.policy, now);
+        let first = self.verify_remembered(token, now);
         match first {
             Ok(claims) => Some(claims),
             Err(e) => {
@@ -137,12 +153,33 @@ impl Tokens {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .is_none_or(|at| now - at > Duration::seconds(5));
                 if stale && e.reason().contains("kid") && self.load().await.is_ok() {
-                    return verify_access(token, &|kid| self.key_for(kid, now), &self.policy, now).ok();
+                    return self.verify_remembered(token, now).ok();
                 }
                 tracing::debug!(reason = e.reason(), "access token refused");
                 None
             }
         }
+    }
+
+    /// Checks `token`: its signature once (then remembered by its hash),
+    /// its key and its claims every time.
+    fn verify_remembered(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, TokenError> {
+        let digest = autopmo_crypto::sha256(token.as_bytes());
+        let remembered =
+            self.verified.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&digest).map(Arc::clone);
+        if let Some(payload) = remembered
+            && self.key_for(payload.kid(), now).is_some()
+        {
+            return validate_access(&payload, &self.policy, now);
+        }
+        let payload = verify_access_signature(token, &|kid| self.key_for(kid, now))?;
+        let claims = validate_access(&payload, &self.policy, now)?;
+        let mut verified = self.verified.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_LIMIT {
+            verified.clear();
+        }
+        verified.insert(digest, Arc::new(payload));
+        Ok(claims)
     }
 
     /// The published keys.

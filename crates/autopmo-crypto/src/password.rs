@@ -345,6 +345,16 @@ impl PasswordHasher {
         Ok(dummy.as_str())
     }
 
+    /// Whether a hash asked for now would be refused with
+    /// [`PasswordError::Busy`]: every slot taken and the queue full. A
+    /// caller that has work to do before hashing (a login's lookups) can
+    /// refuse at once instead of doing it for nothing; the answer may be
+    /// stale by the time it hashes, which then decides again.
+    pub fn saturated(&self) -> bool {
+        self.inner.permits.available_permits() == 0
+            && self.inner.waiting.load(Ordering::Acquire) >= self.inner.limits.max_queue
+    }
+
     /// Run `work` on a blocking thread once a slot is free; fail with
     /// [`PasswordError::Busy`] when `max_queue` callers already wait.
     async fn run<T, F>(&self, work: F) -> Result<T, PasswordError>
@@ -586,11 +596,13 @@ mod tests {
         });
         // Wait until the first call holds the only slot.
         wait_until(|| h.inner.permits.available_permits() == 0).await;
+        assert!(!h.saturated(), "one slot taken, the queue still has room");
         let second = tokio::spawn({
             let (h, pw) = (h.clone(), pw.clone());
             async move { h.hash(&pw).await }
         });
         wait_until(|| h.inner.waiting.load(Ordering::Acquire) == 1).await;
+        assert!(h.saturated());
         let started = Instant::now();
         assert!(matches!(h.hash(&pw).await, Err(PasswordError::Busy)));
         assert!(matches!(h.verify(&pw, None).await, Err(PasswordError::Busy)));
@@ -599,6 +611,7 @@ mod tests {
         assert!(second.await.unwrap().is_ok());
         // The queue is empty again.
         assert_eq!(h.inner.waiting.load(Ordering::Acquire), 0);
+        assert!(!h.saturated());
         assert!(h.hash(&pw).await.is_ok());
     }
 

@@ -18,7 +18,7 @@ pub use budget::BudgetRule;
 pub use extract::principal::Principal;
 pub use middleware::RequestId;
 pub use problem::ApiError;
-pub use state::{AppState, Limits};
+pub use state::{AppState, Limits, Services};
 
 use axum::Router;
 use std::future::Future;

@@ -91,6 +91,12 @@ pub enum ApiError {
     /// The database cannot serve the request now.
     #[error("service unavailable")]
     Unavailable(String),
+    /// Too much work of one kind (password hashing) right now: answered
+    /// 503 like [`Unavailable`](Self::Unavailable), with a shorter
+    /// `Retry-After`, and logged at debug level only — a flood of these is
+    /// on record in the audit trail, and must not flood the log too.
+    #[error("overloaded")]
+    Overloaded(&'static str),
     /// A bug or an unexpected failure.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -280,6 +286,20 @@ impl IntoResponse for ApiError {
                 None,
                 None,
             ),
+            Self::Overloaded(reason) => {
+                tracing::debug!(reason, "answering 503");
+                let mut response = render(
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service unavailable",
+                    format!("{reason}; nothing was changed, retry in a moment"),
+                    None,
+                    None,
+                    None,
+                );
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
             Self::Unavailable(reason) => {
                 tracing::warn!(%reason, "answering 503");
                 let mut response = render(

@@ -23,9 +23,23 @@ impl Default for Limits {
     }
 }
 
-/// Shared application state.
+/// Shared application state: one allocation, so that handing it to every
+/// middleware and extractor of a request is one reference count, not a
+/// copy of every service's handles. Its fields are read through `Deref`.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug, Clone)]
+pub struct Services {
     /// The store.
     pub store: Store,
     /// The time.
@@ -104,7 +118,7 @@ impl AppState {
         let tokens =
             autopmo_auth::tokens::Tokens::new(trail.clone(), autopmo_identity::tokens::TokenPolicy::new(issuer));
         let mfa = autopmo_auth::mfa::Mfa::new(trail.clone(), logins.clone(), autopmo_auth::mfa::MfaPolicy::default());
-        Self {
+        Self(Arc::new(Services {
             store: trail.store().clone(),
             clock,
             limits,
@@ -119,13 +133,18 @@ impl AppState {
             authz: crate::authz::Authz::default(),
             budget_rule: crate::budget::BudgetRule::default(),
             mfa,
-        }
+        }))
+    }
+
+    /// The services, to change while the state is being built.
+    fn services(&mut self) -> &mut Services {
+        Arc::make_mut(&mut self.0)
     }
 
     /// With these transport rules (`sslRequired`, trusted proxies).
     #[must_use]
     pub fn with_transport(mut self, transport: crate::transport::Transport) -> Self {
-        self.transport = Arc::new(transport);
+        self.services().transport = Arc::new(transport);
         self
     }
 
@@ -133,35 +152,36 @@ impl AppState {
     /// requests are answered alike and no mail is sent).
     #[must_use]
     pub fn with_mailer(mut self, mailer: Arc<dyn autopmo_auth::mail::Mailer>) -> Self {
-        self.passwords = self.passwords.with_mailer(mailer);
+        let passwords = self.passwords.clone().with_mailer(mailer);
+        self.services().passwords = passwords;
         self
     }
 
     /// Accepts logins and bearer tokens from these external OIDC issuers.
     #[must_use]
     pub fn with_federation(mut self, federation: autopmo_auth::federation::Federation) -> Self {
-        self.federation = (!federation.is_empty()).then_some(federation);
+        self.services().federation = (!federation.is_empty()).then_some(federation);
         self
     }
 
     /// Decides with this matrix and these policies.
     #[must_use]
     pub fn with_authz(mut self, authz: crate::authz::Authz) -> Self {
-        self.authz = authz;
+        self.services().authz = authz;
         self
     }
 
     /// Uses this MFA service (its policy, WebAuthn relying party, SMS gateway).
     #[must_use]
     pub fn with_mfa(mut self, mfa: autopmo_auth::mfa::Mfa) -> Self {
-        self.mfa = mfa;
+        self.services().mfa = mfa;
         self
     }
 
     /// Applies this budget approval rule.
     #[must_use]
     pub fn with_budget_rule(mut self, rule: crate::budget::BudgetRule) -> Self {
-        self.budget_rule = rule;
+        self.services().budget_rule = rule;
         self
     }
 

@@ -23,7 +23,7 @@ mod opaque;
 
 pub use claims::{
     AccessClaims, AccessGrant, MfaChallengeClaims, issue_access, issue_mfa_challenge, validate_access,
-    validate_mfa_challenge, verify_access, verify_mfa_challenge,
+    validate_mfa_challenge, verify_access, verify_access_signature, verify_mfa_challenge,
 };
 pub use discovery::{JWKS_PATH, LOGIN_PATH, LOGOUT_PATH, REFRESH_PATH, discovery};
 pub use keys::{DEFAULT_ROTATION_PERIOD, KeyRecord, KeySet, KeySetError, RotationPolicy, TokenKeys};

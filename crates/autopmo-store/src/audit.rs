@@ -26,6 +26,10 @@ pub(crate) async fn insert(conn: &mut AnyConnection, r: &AuditRecord) -> Result<
 /// Writes `records` with one statement per [`INSERT_ROWS`] rows: a batch of
 /// request events costs a few round trips to the database, not one each.
 pub(crate) async fn insert_many(conn: &mut AnyConnection, records: &[AuditRecord]) -> Result<()> {
+    // SQLite finds a numbered parameter (`$7`) by a linear search of the
+    // statement's names, once per parameter bound: quadratic in a
+    // multi-row statement. Its anonymous `?` needs no search.
+    let anonymous = conn.backend_name().eq_ignore_ascii_case("sqlite");
     for chunk in records.chunks(INSERT_ROWS) {
         let mut sql = String::from(
             "INSERT INTO audit_events (sequence, event_id, occurred_at, event_type, category, actor_user_id, \
@@ -38,8 +42,12 @@ pub(crate) async fn insert_many(conn: &mut AnyConnection, records: &[AuditRecord
                 if column > 0 {
                     sql.push_str(", ");
                 }
-                sql.push('$');
-                sql.push_str(&(row * INSERT_COLUMNS + column + 1).to_string());
+                if anonymous {
+                    sql.push('?');
+                } else {
+                    sql.push('$');
+                    sql.push_str(&(row * INSERT_COLUMNS + column + 1).to_string());
+                }
             }
             sql.push(')');
         }

@@ -83,6 +83,8 @@ struct Inner {
     read: AnyPool,
     write: AnyPool,
     writer: Writer,
+    /// Same-thread reads of a SQLite file (`crate::lookup`).
+    local: Option<crate::lookup::Local>,
 }
 
 /// How long a pooled PostgreSQL connection may sit idle before it is
@@ -151,12 +153,21 @@ impl Store {
             }
         };
         let writer = Writer::new(backend, write.clone());
-        Ok(Self { inner: Arc::new(Inner { backend, read, write, writer }) })
+        let local = match backend {
+            Backend::Sqlite => crate::lookup::Local::for_url(&options.url, options.max_connections as usize),
+            Backend::Postgres => None,
+        };
+        Ok(Self { inner: Arc::new(Inner { backend, read, write, writer, local }) })
     }
 
     /// The engine in use.
     pub fn backend(&self) -> Backend {
         self.inner.backend
+    }
+
+    /// The same-thread SQLite reads, if the store has them.
+    pub(crate) fn local(&self) -> Option<&crate::lookup::Local> {
+        self.inner.local.as_ref()
     }
 
     /// The pool for reads.

@@ -5,7 +5,9 @@ pub mod audit;
 mod codec;
 mod db;
 mod error;
+mod lookup;
 mod page;
+mod row;
 mod uow;
 
 pub mod costs;

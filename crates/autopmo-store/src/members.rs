@@ -119,12 +119,12 @@ pub async fn list(
     Ok(finish(items, params, |m| (ts(m.created_at), m.user_id.to_string())))
 }
 
+/// The ids of a project's members (bind the project's id).
+const USER_IDS: &str = "SELECT user_id FROM project_members WHERE project_id = $1";
+
 /// The user ids of a project's members (for authorization decisions).
 pub async fn user_ids(conn: &mut AnyConnection, project: ProjectId) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT user_id FROM project_members WHERE project_id = $1")
-        .bind(project.to_string())
-        .fetch_all(conn)
-        .await?;
+    let rows = sqlx::query(USER_IDS).bind(project.to_string()).fetch_all(conn).await?;
     rows.iter().map(|row| Ok(row.try_get::<String, _>(0)?)).collect()
 }
 

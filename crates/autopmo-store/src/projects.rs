@@ -3,15 +3,15 @@
 use crate::codec::{date, field, parse_opt_date, parse_ts, ts};
 use crate::error::{Result, StoreError};
 use crate::page::{Arg, ListParams, Page, SortKey, Statement, finish};
+use crate::row::Columns;
 use crate::visibility::Visibility;
 use autopmo_domain::{
     Amount, Currency, Description, Money, PlannedDates, Project, ProjectId, ProjectName, ProjectStatus, UserId,
 };
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 const TABLE: &str = "projects";
-const COLUMNS: &str = "SELECT id, name, description, budget_minor, currency, owner_id, status, planned_start, \
+pub(crate) const COLUMNS: &str = "SELECT id, name, description, budget_minor, currency, owner_id, status, planned_start, \
                        planned_end, created_at, updated_at, version FROM projects";
 
 /// Columns a project list can be sorted by.
@@ -184,27 +184,27 @@ pub(crate) async fn version_conflict(conn: &mut AnyConnection, id: ProjectId) ->
     }
 }
 
-fn from_row(row: &AnyRow) -> Result<Project> {
-    let currency = field(TABLE, Currency::parse(&row.try_get::<String, _>("currency")?))?;
-    let amount = Amount::from_minor(row.try_get("budget_minor")?, currency)
+pub(crate) fn from_row(row: &impl Columns) -> Result<Project> {
+    let currency = field(TABLE, Currency::parse(&row.text("currency")?))?;
+    let amount = Amount::from_minor(row.int("budget_minor")?, currency)
         .ok_or_else(|| StoreError::corrupt(TABLE, "budget out of range"))?;
     let planned = field(
         TABLE,
         PlannedDates::new(
-            parse_opt_date(TABLE, row.try_get("planned_start")?)?,
-            parse_opt_date(TABLE, row.try_get("planned_end")?)?,
+            parse_opt_date(TABLE, row.opt_text("planned_start")?)?,
+            parse_opt_date(TABLE, row.opt_text("planned_end")?)?,
         ),
     )?;
     Ok(Project {
-        id: field(TABLE, row.try_get::<String, _>("id")?.parse::<ProjectId>())?,
-        name: field(TABLE, ProjectName::parse(&row.try_get::<String, _>("name")?))?,
-        description: field(TABLE, Description::parse(&row.try_get::<String, _>("description")?))?,
+        id: field(TABLE, row.text("id")?.parse::<ProjectId>())?,
+        name: field(TABLE, ProjectName::parse(&row.text("name")?))?,
+        description: field(TABLE, Description::parse(&row.text("description")?))?,
         budget: Money { amount, currency },
-        owner_id: field(TABLE, row.try_get::<String, _>("owner_id")?.parse::<UserId>())?,
-        status: field(TABLE, ProjectStatus::parse(&row.try_get::<String, _>("status")?))?,
+        owner_id: field(TABLE, row.text("owner_id")?.parse::<UserId>())?,
+        status: field(TABLE, ProjectStatus::parse(&row.text("status")?))?,
         planned,
-        created_at: parse_ts(TABLE, &row.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_ts(TABLE, &row.try_get::<String, _>("updated_at")?)?,
-        version: row.try_get("version")?,
+        created_at: parse_ts(TABLE, &row.text("created_at")?)?,
+        updated_at: parse_ts(TABLE, &row.text("updated_at")?)?,
+        version: row.int("version")?,
     })
 }

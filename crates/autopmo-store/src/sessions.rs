@@ -7,7 +7,7 @@
 
 use crate::codec::{parse_ts, ts};
 use crate::error::{Result, StoreError};
-use sqlx::any::AnyRow;
+use crate::row::Columns;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
@@ -54,31 +54,29 @@ pub struct Session {
     pub revoked: Option<(OffsetDateTime, String)>,
 }
 
-const COLUMNS: &str = "SELECT id, user_id, kind, created_at, last_seen_at, absolute_expires_at, auth_time, amr, \
+pub(crate) const COLUMNS: &str = "SELECT id, user_id, kind, created_at, last_seen_at, absolute_expires_at, auth_time, amr, \
                        revoked_at, revoked_reason FROM sessions";
 
-fn from_row(row: &AnyRow) -> Result<Session> {
-    let kind = match row.try_get::<String, _>("kind")?.as_str() {
+pub(crate) fn from_row(row: &impl Columns) -> Result<Session> {
+    let kind = match row.text("kind")?.as_str() {
         "browser" => SessionKind::Browser,
         "api" => SessionKind::Api,
         other => return Err(StoreError::corrupt(TABLE, format!("kind {other}"))),
     };
-    let revoked_at: Option<String> = row.try_get("revoked_at")?;
+    let revoked_at = row.opt_text("revoked_at")?;
     let revoked = match revoked_at {
-        Some(at) => {
-            Some((parse_ts(TABLE, &at)?, row.try_get::<Option<String>, _>("revoked_reason")?.unwrap_or_default()))
-        }
+        Some(at) => Some((parse_ts(TABLE, &at)?, row.opt_text("revoked_reason")?.unwrap_or_default())),
         None => None,
     };
-    let amr: String = row.try_get("amr")?;
+    let amr = row.text("amr")?;
     Ok(Session {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
+        id: row.text("id")?,
+        user_id: row.text("user_id")?,
         kind,
-        created_at: parse_ts(TABLE, &row.try_get::<String, _>("created_at")?)?,
-        last_seen_at: parse_ts(TABLE, &row.try_get::<String, _>("last_seen_at")?)?,
-        absolute_expires_at: parse_ts(TABLE, &row.try_get::<String, _>("absolute_expires_at")?)?,
-        auth_time: parse_ts(TABLE, &row.try_get::<String, _>("auth_time")?)?,
+        created_at: parse_ts(TABLE, &row.text("created_at")?)?,
+        last_seen_at: parse_ts(TABLE, &row.text("last_seen_at")?)?,
+        absolute_expires_at: parse_ts(TABLE, &row.text("absolute_expires_at")?)?,
+        auth_time: parse_ts(TABLE, &row.text("auth_time")?)?,
         amr: serde_json::from_str(&amr).map_err(|e| StoreError::corrupt(TABLE, e))?,
         revoked,
     })

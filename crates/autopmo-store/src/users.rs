@@ -9,8 +9,8 @@
 use crate::codec::{field, parse_ts, ts};
 use crate::error::{Result, StoreError};
 use crate::page::{Arg, ListParams, Page, SortKey, Statement, finish};
+use crate::row::Columns;
 use autopmo_domain::{DisplayName, Email, Role, User, UserId, UserStatus, Username};
-use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
@@ -264,26 +264,30 @@ pub async fn count_active_with_role(conn: &mut AnyConnection, role: Role) -> Res
 }
 
 pub(crate) async fn with_roles(conn: &mut AnyConnection, mut user: User) -> Result<User> {
-    let rows = sqlx::query("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
-        .bind(user.id.to_string())
-        .fetch_all(conn)
-        .await?;
-    user.roles =
-        rows.iter().map(|r| field(TABLE, Role::parse(&r.try_get::<String, _>(0)?))).collect::<Result<Vec<_>>>()?;
+    let rows = sqlx::query(ROLES).bind(user.id.to_string()).fetch_all(conn).await?;
+    user.roles = rows.iter().map(|r| parse_role(&r.try_get::<String, _>(0)?)).collect::<Result<Vec<_>>>()?;
     user.roles.sort();
     Ok(user)
 }
 
-pub(crate) fn from_row(row: &AnyRow) -> Result<User> {
+/// A user's roles (bind the user's id).
+const ROLES: &str = "SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role";
+
+/// A stored role name.
+pub(crate) fn parse_role(raw: &str) -> Result<Role> {
+    field(TABLE, Role::parse(raw))
+}
+
+pub(crate) fn from_row(row: &impl Columns) -> Result<User> {
     Ok(User {
-        id: field(TABLE, row.try_get::<String, _>("id")?.parse::<UserId>())?,
-        username: field(TABLE, Username::parse(&row.try_get::<String, _>("username")?))?,
-        email: field(TABLE, Email::parse(&row.try_get::<String, _>("email")?))?,
-        display_name: field(TABLE, DisplayName::parse(&row.try_get::<String, _>("display_name")?))?,
-        status: field(TABLE, UserStatus::parse(&row.try_get::<String, _>("status")?))?,
+        id: field(TABLE, row.text("id")?.parse::<UserId>())?,
+        username: field(TABLE, Username::parse(&row.text("username")?))?,
+        email: field(TABLE, Email::parse(&row.text("email")?))?,
+        display_name: field(TABLE, DisplayName::parse(&row.text("display_name")?))?,
+        status: field(TABLE, UserStatus::parse(&row.text("status")?))?,
         roles: Vec::new(),
-        created_at: parse_ts(TABLE, &row.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_ts(TABLE, &row.try_get::<String, _>("updated_at")?)?,
-        version: row.try_get("version")?,
+        created_at: parse_ts(TABLE, &row.text("created_at")?)?,
+        updated_at: parse_ts(TABLE, &row.text("updated_at")?)?,
+        version: row.int("version")?,
     })
 }

@@ -108,4 +108,71 @@ async fn every_refusal_looks_the_same(db: TestDb) {
     assert!(events(&trail, "security.alert").await >= 1);
 }
 
-backend_tests!(lockouts_follow_keycloak, a_parallel_burst_cannot_skip_the_lockout, every_refusal_looks_the_same);
+/// With every hashing slot taken and the queue full, a login is refused
+/// (`Busy`) before any lookup and answered only after `BUSY_DELAY`; it
+/// counts as no failure, and once hashing is free again the login works.
+async fn a_login_refused_for_saturated_hashing_waits_and_counts_nothing(db: TestDb) {
+    use autopmo_crypto::PasswordHasher;
+    use autopmo_crypto::password::{Params, PoolLimits};
+    let (trail, _clock) = trail(&db).await;
+    let accounts = Accounts::new(trail.clone(), cheap_hasher(), PasswordPolicy::default());
+    accounts.create(new_user("alice", Some(STRONG), vec![Role::ProjectManager]), &Actor::default()).await.unwrap();
+    // One slot, no queue, and hashes slow enough to hold the slot.
+    let slow = PasswordHasher::new(
+        Params::danger_below_owasp_minimum(64 * 1024, 8, 1).unwrap(),
+        PoolLimits::new(1, 0).unwrap(),
+    )
+    .unwrap();
+    let logins = Logins::new(trail.clone(), slow.clone(), LoginPolicy::default());
+    let holder = tokio::spawn({
+        let slow = slow.clone();
+        async move { slow.hash(&SecretString::from("a pass phrase to hash".to_owned())).await }
+    });
+    while !slow.saturated() {
+        tokio::task::yield_now().await;
+    }
+    let started = std::time::Instant::now();
+    let refused = logins.login(attempt("alice", "wrong wrong wrong", "198.51.100.9")).await;
+    assert!(matches!(refused, Err(autopmo_auth::AuthError::Busy)), "{refused:?}");
+    assert!(started.elapsed() >= autopmo_auth::login::BUSY_DELAY, "answered after {:?}", started.elapsed());
+    holder.await.unwrap().unwrap();
+    assert!(!slow.saturated());
+    // Nothing was counted against the account or the address.
+    let mut conn = trail.store().read().await.unwrap();
+    let alice = autopmo_store::users::find_by_login(&mut conn, "alice").await.unwrap().unwrap();
+    assert!(credentials::login_failures(&mut conn, &alice.id.to_string()).await.unwrap().is_none());
+    drop(conn);
+    assert_eq!(events(&trail, "auth.login_failed").await, 0);
+    assert!(logins.login(attempt("alice", STRONG, "198.51.100.9")).await.unwrap().is_ok());
+}
+
+/// An access token is checked in full once and then remembered by its hash;
+/// a remembered token is still refused once it expires, and a token that
+/// differs by one character is checked (and refused) afresh.
+async fn remembered_access_tokens_still_expire(db: TestDb) {
+    use autopmo_auth::tokens::Tokens;
+    use autopmo_identity::tokens::TokenPolicy;
+    let (logins, trail, clock) = setup(&db).await;
+    let grant = logins.login(attempt("alice", STRONG, "198.51.100.3")).await.unwrap().unwrap();
+    let tokens = Tokens::new(trail.clone(), TokenPolicy::new("http://127.0.0.1:8080"));
+    tokens.load().await.unwrap();
+    let (token, ttl) = tokens.issue(&grant.session, &["project_manager".to_owned()]).await.unwrap();
+    for _ in 0..3 {
+        let claims = tokens.verify(&token).await.expect("a fresh token is accepted, again and again");
+        assert_eq!(claims.sid, grant.session.id);
+    }
+    let mut forged = token.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    assert!(tokens.verify(std::str::from_utf8(&forged).unwrap()).await.is_none(), "a changed signature is refused");
+    clock.advance(ttl + Duration::minutes(2));
+    assert!(tokens.verify(&token).await.is_none(), "a remembered token is refused once expired");
+}
+
+backend_tests!(
+    lockouts_follow_keycloak,
+    a_parallel_burst_cannot_skip_the_lockout,
+    every_refusal_looks_the_same,
+    a_login_refused_for_saturated_hashing_waits_and_counts_nothing,
+    remembered_access_tokens_still_expire,
+);

@@ -78,14 +78,19 @@ pub(crate) async fn project_attrs(
     conn: &mut autopmo_store::Connection,
     project: &Project,
 ) -> Result<ProjectAttrs, ApiError> {
-    Ok(ProjectAttrs {
+    Ok(attrs_of(project, members::user_ids(conn, project.id).await?))
+}
+
+/// The project's attributes for the policies, with its members' ids.
+fn attrs_of(project: &Project, member_ids: Vec<String>) -> ProjectAttrs {
+    ProjectAttrs {
         id: project.id.to_string(),
         owner_id: project.owner_id.to_string(),
         budget: project.budget.to_decimal(),
         currency: project.budget.currency.code().to_owned(),
         status: project.status.as_str().to_owned(),
-        member_ids: members::user_ids(conn, project.id).await?,
-    })
+        member_ids,
+    }
 }
 
 /// Loads what `target` names from the request's path (404 if it does not exist).
@@ -98,8 +103,8 @@ pub(super) async fn load(state: &AppState, parts: &mut Parts, target: TargetRef)
         _ => {}
     }
     let ids = Ids::from_request_parts(parts, state).await?;
-    let mut conn = state.store.read().await?;
     if let TargetRef::Approval = target {
+        let mut conn = state.store.read().await?;
         let id: uuid::Uuid = ids.get("approval_id", "approval")?;
         let approval = autopmo_store::approvals::get(&mut conn, id).await.map_err(or_404("approval"))?;
         let project = match projects::get(&mut conn, approval.project_id).await {
@@ -116,11 +121,12 @@ pub(super) async fn load(state: &AppState, parts: &mut Parts, target: TargetRef)
         return Ok(Loaded { target: Target::Approval(attrs), id: Some(id.to_string()), project: None, task: None });
     }
     let project_id: ProjectId = ids.get("project_id", "project")?;
-    let project = projects::get(&mut conn, project_id).await.map_err(or_404("project"))?;
-    let attrs = project_attrs(&mut conn, &project).await?;
+    let (project, member_ids) = state.store.project_with_members(project_id).await.map_err(or_404("project"))?;
+    let attrs = attrs_of(&project, member_ids);
     match target {
         TargetRef::Task => {
             let task_id: TaskId = ids.get("task_id", "task")?;
+            let mut conn = state.store.read().await?;
             let task = tasks::get(&mut conn, project_id, task_id).await.map_err(or_404("task"))?;
             let task_attrs = TaskAttrs {
                 id: task.id.to_string(),

@@ -230,13 +230,12 @@ async fn from_cookie(state: &AppState, secret: &str) -> Result<Principal, ApiErr
         return Err(ApiError::Unauthenticated);
     }
     let hash = autopmo_auth::login::secret_hash(secret);
-    let mut conn = state.store.read().await?;
-    let session = autopmo_store::sessions::by_secret(&mut conn, &hash).await?.ok_or(ApiError::Unauthenticated)?;
+    let session = state.store.session_by_secret(&hash).await?.ok_or(ApiError::Unauthenticated)?;
     if session.kind != SessionKind::Browser {
         return Err(ApiError::Unauthenticated);
     }
     let user_id = session.user_id.clone();
-    let mut principal = live_session(state, conn, session, &user_id).await?;
+    let mut principal = live_session(state, session, &user_id).await?;
     principal.by_cookie = true;
     Ok(principal)
 }
@@ -245,23 +244,16 @@ async fn from_cookie(state: &AppState, secret: &str) -> Result<Principal, ApiErr
 /// [`live_session`]).
 async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let claims = state.tokens.verify(token).await.ok_or(ApiError::Unauthenticated)?;
-    let mut conn = state.store.read().await?;
-    let session = autopmo_store::sessions::get(&mut conn, &claims.sid).await?.ok_or(ApiError::Unauthenticated)?;
-    live_session(state, conn, session, &claims.sub).await
+    let session = state.store.session(&claims.sid).await?.ok_or(ApiError::Unauthenticated)?;
+    live_session(state, session, &claims.sub).await
 }
 
 /// The checks every session credential (access token or cookie) passes: the
 /// session belongs to `user_id`, is not revoked, not idle for longer than
 /// the idle timeout, not past its absolute end (an expired one is ended
 /// and audited); its user is still active, with roles as they are now. The
-/// idle timeout slides, at most once a minute per session. `conn` is the
-/// read connection the session was loaded on (one connection per check).
-async fn live_session(
-    state: &AppState,
-    mut conn: autopmo_store::ReadConnection,
-    session: Session,
-    user_id: &str,
-) -> Result<Principal, ApiError> {
+/// idle timeout slides, at most once a minute per session.
+async fn live_session(state: &AppState, session: Session, user_id: &str) -> Result<Principal, ApiError> {
     let now = state.now();
     let policy = state.logins.policy();
     let live = session.revoked.is_none()
@@ -269,15 +261,18 @@ async fn live_session(
         && now < session.absolute_expires_at
         && now - session.last_seen_at < policy.session_idle;
     if !live {
-        drop(conn);
         if session.revoked.is_none() {
             expire(state, &session.id, &session.user_id, now).await;
         }
         return Err(ApiError::Unauthenticated);
     }
     let user_id: UserId = user_id.parse().map_err(|_| ApiError::Unauthenticated)?;
-    let user = autopmo_store::users::get(&mut conn, user_id).await.map_err(|_| ApiError::Unauthenticated)?;
-    drop(conn);
+    // A user that is gone is a refused credential; a store that cannot
+    // answer is a 503, not a 401 that would send the client to log in again.
+    let user = state.store.user(user_id).await.map_err(|e| match e {
+        autopmo_store::StoreError::NotFound => ApiError::Unauthenticated,
+        other => other.into(),
+    })?;
     if user.status != autopmo_domain::UserStatus::Active {
         return Err(ApiError::Unauthenticated);
     }

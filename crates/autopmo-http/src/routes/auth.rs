@@ -133,7 +133,7 @@ pub struct SessionView {
 
 pub(crate) fn auth_error(e: AuthError) -> ApiError {
     match e {
-        AuthError::Busy => ApiError::Unavailable("the password hashing pool is saturated".to_owned()),
+        AuthError::Busy => ApiError::Overloaded("the password hashing pool is saturated"),
         AuthError::Store(e) => e.into(),
         other => ApiError::Unavailable(other.to_string()),
     }

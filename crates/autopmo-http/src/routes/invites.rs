@@ -83,7 +83,7 @@ async fn accept_invite(
             Err(ValidationErrors::from(FieldError::new("password", "policy", message)).into())
         }
         Err(AuthError::Duplicate(what)) => Err(ApiError::Conflict(format!("a user with that {what} already exists"))),
-        Err(AuthError::Busy) => Err(ApiError::Unavailable("the password hashing pool is saturated".to_owned())),
+        Err(AuthError::Busy) => Err(ApiError::Overloaded("the password hashing pool is saturated")),
         Err(AuthError::Store(e)) => Err(e.into()),
         Err(other) => Err(ApiError::Unavailable(other.to_string())),
     }

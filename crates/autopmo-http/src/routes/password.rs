@@ -116,7 +116,7 @@ impl FromRequestParts<AppState> for MaybePrincipal {
 
 fn auth_error(e: AuthError) -> ApiError {
     match e {
-        AuthError::Busy => ApiError::Unavailable("the password hashing pool is saturated".to_owned()),
+        AuthError::Busy => ApiError::Overloaded("the password hashing pool is saturated"),
         AuthError::Store(e) => e.into(),
         other => ApiError::Unavailable(other.to_string()),
     }

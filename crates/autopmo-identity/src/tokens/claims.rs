@@ -150,8 +150,17 @@ pub fn verify_access(
     policy: &TokenPolicy,
     now: OffsetDateTime,
 ) -> Result<AccessClaims, TokenError> {
-    let payload = jws::verify(token, JwtPurpose::Access.typ(), keys)?;
-    validate_access(&payload, policy, now)
+    validate_access(&verify_access_signature(token, keys)?, policy, now)
+}
+
+/// Checks an access token's shape, header and signature, not its claims:
+/// for a caller that keeps verified payloads and validates the claims
+/// ([`validate_access`]) on every use.
+pub fn verify_access_signature(
+    token: &str,
+    keys: &dyn Fn(&str) -> Option<PublicKey>,
+) -> Result<VerifiedPayload, TokenError> {
+    Ok(jws::verify(token, JwtPurpose::Access.typ(), keys)?)
 }
 
 /// Verifies an MFA challenge token and validates its claims.

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 mod cancel;
+mod lookup;
 mod service_accounts;
 
 const T0: OffsetDateTime = datetime!(2026-12-04 09:00 UTC);

@@ -1,0 +1,180 @@
+//! The reads every authenticated request makes before its handler runs:
+//! its session, its user with their roles, and the project it names with
+//! the project's members.
+//!
+//! On PostgreSQL they go through the read pool like every other read. On
+//! SQLite they run on the calling thread, through a small pool of
+//! `query_only` rusqlite connections to the same file (the `libsqlite3`
+//! sqlx links): sqlx runs every SQLite connection on a worker thread of its
+//! own, so each of its queries costs two thread hand-offs, which made up
+//! most of a request's cost. These are point reads by primary key over
+//! pages the OS has cached, in WAL mode, where readers never wait for the
+//! writer. Should the file be busy anyway (a short busy timeout), or
+//! anything else about the local connection fail, the read is made again
+//! through the pool, so the answer is the same either way.
+
+use crate::error::{Result, StoreError};
+use crate::row::{Columns, local};
+use crate::sessions::Session;
+use crate::{Store, projects, sessions, users};
+use autopmo_domain::{Project, ProjectId, User, UserId};
+use rusqlite::{Connection, OpenFlags};
+use sqlx::any::AnyRow;
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+/// How long a same-thread read waits for a busy file before it is made
+/// through the pool instead.
+const LOCAL_BUSY: Duration = Duration::from_millis(50);
+
+/// Same-thread read connections to a SQLite file.
+#[derive(Debug)]
+pub(crate) struct Local {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    max_idle: usize,
+}
+
+impl Local {
+    /// For a SQLite URL naming a file; `None` for an in-memory database
+    /// (only the pool's connections see it).
+    pub(crate) fn for_url(url: &str, max_idle: usize) -> Option<Self> {
+        use std::str::FromStr;
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+        let path = options.get_filename();
+        let name = path.to_string_lossy();
+        if name.is_empty() || name == ":memory:" || url.contains("mode=memory") {
+            return None;
+        }
+        Some(Self { path: path.to_owned(), idle: Mutex::new(Vec::new()), max_idle })
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        // No CREATE: the pool made the file and migrations made its tables.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags).map_err(local)?;
+        conn.busy_timeout(LOCAL_BUSY).map_err(local)?;
+        conn.pragma_update(None, "query_only", true).map_err(local)?;
+        Ok(conn)
+    }
+
+    /// Runs `read` on an idle connection (or a new one); a connection that
+    /// failed is closed rather than kept.
+    fn with<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let result = read(&conn);
+        if !matches!(result, Err(StoreError::Unavailable(_))) {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < self.max_idle {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}
+
+/// The first row of `sql` with `id` bound to `$1`, mapped.
+fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    id: &str,
+    map: impl FnOnce(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(local)?;
+    let mut rows = stmt.query([id]).map_err(local)?;
+    rows.next().map_err(local)?.map(map).transpose()
+}
+
+/// A user with their roles, in one statement (bind the user's id).
+const USER: &str = "SELECT id, username, email, display_name, status, created_at, updated_at, version, \
+                    (SELECT string_agg(role, ',') FROM user_roles r WHERE r.user_id = users.id) AS roles \
+                    FROM users WHERE id = $1";
+
+/// A project with its members' ids, in one statement (bind its id).
+const PROJECT: &str = "SELECT id, name, description, budget_minor, currency, owner_id, status, planned_start, \
+                       planned_end, created_at, updated_at, version, \
+                       (SELECT string_agg(user_id, ',') FROM project_members m WHERE m.project_id = projects.id) \
+                       AS member_ids FROM projects WHERE id = $1";
+
+/// The values of a comma-joined column (`string_agg`), none when NULL.
+fn joined(row: &impl Columns, column: &str) -> Result<Vec<String>> {
+    Ok(row.opt_text(column)?.map(|all| all.split(',').map(str::to_owned).collect()).unwrap_or_default())
+}
+
+fn user_from(row: &impl Columns) -> Result<User> {
+    let mut user = users::from_row(row)?;
+    user.roles = joined(row, "roles")?.iter().map(|r| users::parse_role(r)).collect::<Result<_>>()?;
+    user.roles.sort();
+    Ok(user)
+}
+
+fn project_from(row: &impl Columns) -> Result<(Project, Vec<String>)> {
+    Ok((projects::from_row(row)?, joined(row, "member_ids")?))
+}
+
+impl Store {
+    /// Whether the request lookups run on the calling thread (a SQLite
+    /// file) rather than through the pool.
+    pub fn same_thread_reads(&self) -> bool {
+        self.local().is_some()
+    }
+
+    /// Runs `read` on a same-thread SQLite connection when there is one;
+    /// `None` when there is none or it could not answer (then the caller
+    /// reads through the pool).
+    fn local_read<T>(&self, read: impl FnOnce(&Connection) -> Result<T>) -> Option<Result<T>> {
+        match self.local()?.with(read) {
+            Err(StoreError::Unavailable(e)) => {
+                tracing::debug!(error = %e, "same-thread read refused; reading through the pool");
+                None
+            }
+            other => Some(other),
+        }
+    }
+
+    /// The row of `sql` with `id` bound to `$1`, mapped by `local` on a
+    /// same-thread connection or by `pooled` through the pool. (Callers
+    /// pass `local` as a closure: a generic mapping function named directly
+    /// would fix the rusqlite row's lifetime.)
+    async fn fetch<T>(
+        &self,
+        sql: &str,
+        id: &str,
+        local: impl FnOnce(&rusqlite::Row<'_>) -> Result<T>,
+        pooled: impl FnOnce(&AnyRow) -> Result<T>,
+    ) -> Result<Option<T>> {
+        if let Some(found) = self.local_read(|c| one(c, sql, id, local)) {
+            return found;
+        }
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *self.read().await?).await?;
+        row.as_ref().map(pooled).transpose()
+    }
+
+    /// A session by its public id (the `sid` of an access token).
+    pub async fn session(&self, id: &str) -> Result<Option<Session>> {
+        let sql = format!("{} WHERE id = $1", sessions::COLUMNS);
+        self.fetch(&sql, id, |r| sessions::from_row(r), sessions::from_row).await
+    }
+
+    /// A session by the hash of its secret (the browser cookie).
+    pub async fn session_by_secret(&self, secret_hash: &str) -> Result<Option<Session>> {
+        let sql = format!("{} WHERE secret_hash = $1", sessions::COLUMNS);
+        self.fetch(&sql, secret_hash, |r| sessions::from_row(r), sessions::from_row).await
+    }
+
+    /// A user with their roles ([`StoreError::NotFound`] if there is none).
+    pub async fn user(&self, id: UserId) -> Result<User> {
+        self.fetch(USER, &id.to_string(), |r| user_from(r), user_from).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// A project and the ids of its members ([`StoreError::NotFound`] if
+    /// there is none).
+    pub async fn project_with_members(&self, id: ProjectId) -> Result<(Project, Vec<String>)> {
+        self.fetch(PROJECT, &id.to_string(), |r| project_from(r), project_from).await?.ok_or(StoreError::NotFound)
+    }
+}

@@ -1,0 +1,154 @@
+//! The reads every authenticated request makes (`Store::session`,
+//! `session_by_secret`, `user`, `project_with_members`): on SQLite they run
+//! on the calling thread through their own connections, on PostgreSQL
+//! through the pool. Either way they must answer exactly what the pooled
+//! reads answer, and see every commit at once (a revoked session or a
+//! removed role counts on the very next request).
+
+use super::{T0, open, seed_project, seed_user};
+use autopmo_domain::{Member, MemberKind, ProjectId, Role, UserId};
+use autopmo_store::sessions::{self, Session, SessionKind};
+use autopmo_store::{Backend, Store, StoreError, members, projects, users};
+use autopmo_test_support::{TestDb, backend_tests};
+
+fn session(id: &str, user: UserId) -> Session {
+    Session {
+        id: id.to_owned(),
+        user_id: user.to_string(),
+        kind: SessionKind::Browser,
+        created_at: T0,
+        last_seen_at: T0,
+        absolute_expires_at: T0 + time::Duration::hours(8),
+        auth_time: T0,
+        amr: vec!["pwd".to_owned(), "otp".to_owned()],
+        revoked: None,
+    }
+}
+
+async fn add_member(store: &Store, project: ProjectId, user: UserId) {
+    let m = Member {
+        project_id: project,
+        user_id: user,
+        kind: MemberKind::Member,
+        created_at: T0,
+        updated_at: T0,
+        version: 1,
+    };
+    let mut uow = store.begin().await.unwrap();
+    members::insert(uow.conn(), &m).await.unwrap();
+    uow.commit().await.unwrap();
+}
+
+async fn request_lookups_answer_what_the_pool_answers(db: TestDb) {
+    let store = open(&db).await;
+    assert_eq!(store.same_thread_reads(), store.backend() == Backend::Sqlite);
+    let alice = seed_user(&store, "alice").await;
+    let bob = seed_user(&store, "bob").await;
+    let carol = seed_user(&store, "carol").await;
+    let mut uow = store.begin().await.unwrap();
+    users::set_roles(uow.conn(), alice.id, &[Role::Developer, Role::Auditor, Role::ProjectManager], T0).await.unwrap();
+    users::set_roles(uow.conn(), carol.id, &[], T0).await.unwrap();
+    sessions::insert(uow.conn(), &session("ses-a", alice.id), "hash-a").await.unwrap();
+    uow.commit().await.unwrap();
+    let staffed = seed_project(&store, alice.id, "Staffed").await;
+    let empty = seed_project(&store, alice.id, "Empty").await;
+    add_member(&store, staffed.id, bob.id).await;
+    add_member(&store, staffed.id, carol.id).await;
+
+    let mut conn = store.read().await.unwrap();
+    // Sessions, by id and by the hash of their secret.
+    let pooled = sessions::get(&mut conn, "ses-a").await.unwrap();
+    assert_eq!(store.session("ses-a").await.unwrap(), pooled);
+    assert_eq!(store.session_by_secret("hash-a").await.unwrap(), pooled);
+    assert_eq!(store.session("ses-none").await.unwrap(), None);
+    assert_eq!(store.session_by_secret("hash-none").await.unwrap(), None);
+    // Users with their roles (several, none), in the pool's order.
+    for id in [alice.id, bob.id, carol.id] {
+        let looked_up = store.user(id).await.unwrap();
+        assert_eq!(looked_up, users::get(&mut conn, id).await.unwrap());
+    }
+    assert_eq!(store.user(carol.id).await.unwrap().roles, Vec::<Role>::new());
+    assert!(matches!(store.user(UserId::new()).await, Err(StoreError::NotFound)));
+    // Projects with their members' ids (several, none).
+    for p in [&staffed, &empty] {
+        let (project, mut ids) = store.project_with_members(p.id).await.unwrap();
+        let mut pooled_ids = members::user_ids(&mut conn, p.id).await.unwrap();
+        ids.sort();
+        pooled_ids.sort();
+        assert_eq!(project, projects::get(&mut conn, p.id).await.unwrap());
+        assert_eq!(ids, pooled_ids);
+    }
+    assert!(store.project_with_members(empty.id).await.unwrap().1.is_empty());
+    assert!(matches!(store.project_with_members(ProjectId::new()).await, Err(StoreError::NotFound)));
+}
+
+/// Every commit is seen by the next lookup: a revoked session, a role taken
+/// away, a member removed, a project changed.
+async fn request_lookups_see_every_commit_at_once(db: TestDb) {
+    let store = open(&db).await;
+    let alice = seed_user(&store, "alice").await;
+    let bob = seed_user(&store, "bob").await;
+    let p = seed_project(&store, alice.id, "Watched").await;
+    add_member(&store, p.id, bob.id).await;
+    let mut uow = store.begin().await.unwrap();
+    sessions::insert(uow.conn(), &session("ses-w", bob.id), "hash-w").await.unwrap();
+    uow.commit().await.unwrap();
+    // Warm whatever the lookups keep between calls.
+    assert!(store.session("ses-w").await.unwrap().unwrap().revoked.is_none());
+    assert_eq!(store.user(alice.id).await.unwrap().roles, vec![Role::ProjectManager]);
+    assert_eq!(store.project_with_members(p.id).await.unwrap().1, vec![bob.id.to_string()]);
+
+    let later = T0 + time::Duration::minutes(5);
+    let mut uow = store.begin().await.unwrap();
+    assert!(sessions::revoke(uow.conn(), "ses-w", "logout", later).await.unwrap());
+    users::set_roles(uow.conn(), alice.id, &[Role::Developer], later).await.unwrap();
+    members::delete(uow.conn(), p.id, bob.id, None).await.unwrap();
+    uow.commit().await.unwrap();
+
+    assert_eq!(store.session("ses-w").await.unwrap().unwrap().revoked.map(|r| r.1).as_deref(), Some("logout"));
+    assert_eq!(store.session_by_secret("hash-w").await.unwrap().unwrap().revoked.map(|r| r.0), Some(later));
+    let alice_now = store.user(alice.id).await.unwrap();
+    assert_eq!(alice_now.roles, vec![Role::Developer]);
+    assert_eq!(alice_now.version, 2);
+    assert!(store.project_with_members(p.id).await.unwrap().1.is_empty());
+}
+
+/// Lookups made while the writer commits in a loop always find a whole
+/// row: a version that was committed, never a torn or missing one.
+async fn request_lookups_during_writes_see_committed_rows(db: TestDb) {
+    let store = open(&db).await;
+    let alice = seed_user(&store, "alice").await;
+    let p = seed_project(&store, alice.id, "Busy").await;
+    let writer = tokio::spawn({
+        let store = store.clone();
+        async move {
+            for n in 0..60_i64 {
+                let mut uow = store.begin().await.unwrap();
+                let mut current = {
+                    let mut conn = store.read().await.unwrap();
+                    projects::get(&mut conn, p.id).await.unwrap()
+                };
+                current.description = autopmo_domain::Description::parse(&format!("round {n}")).unwrap();
+                let version = current.version;
+                projects::update(uow.conn(), &current, version).await.unwrap();
+                uow.commit().await.unwrap();
+            }
+        }
+    });
+    let mut last = 0;
+    while !writer.is_finished() {
+        let (project, _) = store.project_with_members(p.id).await.unwrap();
+        assert!(project.version >= last, "a lookup went back in time: {} after {last}", project.version);
+        assert_eq!(project.description.as_str().is_empty(), project.version == 1);
+        last = project.version;
+        tokio::task::yield_now().await;
+    }
+    writer.await.unwrap();
+    assert_eq!(store.project_with_members(p.id).await.unwrap().0.version, 61);
+}
+
+backend_tests!(
+    request_lookups_answer_what_the_pool_answers,
+    request_lookups_see_every_commit_at_once,
+    request_lookups_during_writes_see_committed_rows,
+);
