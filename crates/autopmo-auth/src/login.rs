@@ -281,11 +281,10 @@ impl Logins {
         }
         let now = self.trail.now();
         let address_key = attempt.address.as_deref().map(|a| self.address_key(a));
-        let mut conn = self.trail.store().read().await?;
+        let store = self.trail.store();
         if let Some(key) = &address_key {
-            let throttle: AddressThrottle = Self::load(credentials::address_throttle(&mut conn, key).await?).await;
+            let throttle: AddressThrottle = Self::load(store.address_throttle(key).await?).await;
             if let AddressStatus::Blocked { until } = throttle.check(now) {
-                drop(conn);
                 let mut record = self
                     .event("auth.login_failed", AuditOutcome::Denied, &attempt.actor, None)
                     .with_metadata(&serde_json::json!({"reason": "address_blocked"}));
@@ -296,13 +295,12 @@ impl Logins {
             }
         }
         let login = attempt.login.trim();
-        let user = users::find_by_login(&mut conn, login).await?;
-        let user = user.filter(|u| self.policy.login_with_email || u.username.as_str() == login.to_lowercase());
-        let stored = match &user {
-            Some(u) => credentials::password(&mut conn, &u.id.to_string()).await?,
-            None => None,
+        let found = store.person_for_login(login).await?;
+        let found = found.filter(|(u, _)| self.policy.login_with_email || u.username.as_str() == login.to_lowercase());
+        let (user, stored) = match found {
+            Some((user, stored)) => (Some(user), stored),
+            None => (None, None),
         };
-        drop(conn);
         // Always one argon2 verification, whatever is known.
         let verification = self.hasher.verify(&attempt.password, stored.as_ref().map(|(h, _)| h.as_str())).await?;
         let mut uow = self.trail.store().begin().await?;

@@ -101,6 +101,16 @@ const PROJECT: &str = "SELECT id, name, description, budget_minor, currency, own
                        (SELECT string_agg(user_id, ',') FROM project_members m WHERE m.project_id = projects.id) \
                        AS member_ids FROM projects WHERE id = $1";
 
+/// A person by login name or email (both lowercased, bind once), with
+/// roles and password, in one statement: what a login reads.
+const PERSON: &str = "SELECT id, username, email, display_name, status, created_at, updated_at, version, \
+                      (SELECT string_agg(role, ',') FROM user_roles r WHERE r.user_id = users.id) AS roles, \
+                      password_hash, must_change_password \
+                      FROM users WHERE kind = 'person' AND (username = $1 OR email_normalized = $1)";
+
+/// A client address's brute-force state (bind its key).
+const THROTTLE: &str = "SELECT state FROM address_throttles WHERE address_key = $1";
+
 /// The values of a comma-joined column (`string_agg`), none when NULL.
 fn joined(row: &impl Columns, column: &str) -> Result<Vec<String>> {
     Ok(row.opt_text(column)?.map(|all| all.split(',').map(str::to_owned).collect()).unwrap_or_default())
@@ -111,6 +121,16 @@ fn user_from(row: &impl Columns) -> Result<User> {
     user.roles = joined(row, "roles")?.iter().map(|r| users::parse_role(r)).collect::<Result<_>>()?;
     user.roles.sort();
     Ok(user)
+}
+
+/// A person and their password hash with its must-change flag (none for
+/// an account without a password).
+type Person = (User, Option<(String, bool)>);
+
+fn person_from(row: &impl Columns) -> Result<Person> {
+    let password =
+        row.opt_text("password_hash")?.map(|hash| Ok::<_, StoreError>((hash, row.int("must_change_password")? != 0)));
+    Ok((user_from(row)?, password.transpose()?))
 }
 
 fn project_from(row: &impl Columns) -> Result<(Project, Vec<String>)> {
@@ -170,6 +190,21 @@ impl Store {
     /// A user with their roles ([`StoreError::NotFound`] if there is none).
     pub async fn user(&self, id: UserId) -> Result<User> {
         self.fetch(USER, &id.to_string(), |r| user_from(r), user_from).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// The person a login names (login name or email, case-insensitive;
+    /// never a service account), with their password: what
+    /// `users::find_by_login` and `credentials::password` read, in one
+    /// statement.
+    pub async fn person_for_login(&self, login: &str) -> Result<Option<Person>> {
+        let login = login.trim().to_lowercase();
+        self.fetch(PERSON, &login, |r| person_from(r), person_from).await
+    }
+
+    /// A client address's brute-force state, as stored (see
+    /// `credentials::address_throttle`).
+    pub async fn address_throttle(&self, key: &str) -> Result<Option<String>> {
+        self.fetch(THROTTLE, key, |r| r.text("state"), |r| r.text("state")).await
     }
 
     /// A project and the ids of its members ([`StoreError::NotFound`] if

@@ -8,7 +8,7 @@
 use super::{T0, open, seed_project, seed_user};
 use autopmo_domain::{Member, MemberKind, ProjectId, Role, UserId};
 use autopmo_store::sessions::{self, Session, SessionKind};
-use autopmo_store::{Backend, Store, StoreError, members, projects, users};
+use autopmo_store::{Backend, Store, StoreError, credentials, members, projects, users};
 use autopmo_test_support::{TestDb, backend_tests};
 
 fn session(id: &str, user: UserId) -> Session {
@@ -80,6 +80,27 @@ async fn request_lookups_answer_what_the_pool_answers(db: TestDb) {
     }
     assert!(store.project_with_members(empty.id).await.unwrap().1.is_empty());
     assert!(matches!(store.project_with_members(ProjectId::new()).await, Err(StoreError::NotFound)));
+    drop(conn);
+
+    // What a login reads: the person by login name or email (any case),
+    // their password, and the client address's throttle state.
+    let mut uow = store.begin().await.unwrap();
+    credentials::set_password(uow.conn(), &alice.id.to_string(), "$argon2id$stored", true, T0).await.unwrap();
+    credentials::save_address_throttle(uow.conn(), "addr-1", r#"{"failures":2}"#, T0).await.unwrap();
+    uow.commit().await.unwrap();
+    let mut conn = store.read().await.unwrap();
+    for login in ["alice", " ALICE ", "Alice@Example.org", "bob"] {
+        let pooled = users::find_by_login(&mut conn, login).await.unwrap().unwrap();
+        let password = credentials::password(&mut conn, &pooled.id.to_string()).await.unwrap();
+        assert_eq!(store.person_for_login(login).await.unwrap(), Some((pooled, password)), "{login}");
+    }
+    assert_eq!(store.person_for_login("alice").await.unwrap().unwrap().1, Some(("$argon2id$stored".to_owned(), true)));
+    assert_eq!(store.person_for_login("nobody").await.unwrap(), None);
+    assert_eq!(
+        store.address_throttle("addr-1").await.unwrap(),
+        credentials::address_throttle(&mut conn, "addr-1").await.unwrap()
+    );
+    assert_eq!(store.address_throttle("addr-2").await.unwrap(), None);
 }
 
 /// Every commit is seen by the next lookup: a revoked session, a role taken
