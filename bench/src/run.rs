@@ -154,8 +154,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         only: args.only.iter().map(|o| o.trim().to_ascii_lowercase()).collect(),
     };
     for name in &ctx.only {
-        if !crate::autopmo::SCENARIO_KEYS.contains(&name.as_str()) {
-            return Err(anyhow!("--only {name}: not a scenario (one of {})", crate::autopmo::SCENARIO_KEYS.join(", ")));
+        let keys = crate::autopmo::scenario_keys();
+        if !keys.contains(&name.as_str()) {
+            return Err(anyhow!("--only {name}: not a scenario (one of {})", keys.join(", ")));
         }
     }
     let places =

@@ -139,6 +139,14 @@ pub async fn not_found_fallback() -> Response {
     ApiError::NotFound("resource").into_response()
 }
 
+/// A 503 problem with `detail`, asking to retry after `retry_after` seconds.
+fn unavailable(detail: String, retry_after: &'static str) -> Response {
+    let mut response =
+        render(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail, None, None, None);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
+    response
+}
+
 fn render(
     status: StatusCode,
     slug: &str,
@@ -288,31 +296,14 @@ impl IntoResponse for ApiError {
             ),
             Self::Overloaded(reason) => {
                 tracing::debug!(reason, "answering 503");
-                let mut response = render(
-                    S::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Service unavailable",
-                    format!("{reason}; nothing was changed, retry in a moment"),
-                    None,
-                    None,
-                    None,
-                );
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                response
+                unavailable(format!("{reason}; nothing was changed, retry in a moment"), "1")
             }
             Self::Unavailable(reason) => {
                 tracing::warn!(%reason, "answering 503");
-                let mut response = render(
-                    S::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Service unavailable",
+                unavailable(
                     "the service cannot complete this request now; nothing was changed, retry later".to_owned(),
-                    None,
-                    None,
-                    None,
-                );
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                response
+                    "5",
+                )
             }
             Self::Internal(error) => {
                 let error_id = uuid::Uuid::new_v4().simple().to_string();

@@ -7,18 +7,6 @@ use crate::error::Result;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
-/// A user's password hash and whether they must change it at next login.
-pub async fn password(conn: &mut AnyConnection, user_id: &str) -> Result<Option<(String, bool)>> {
-    let row = sqlx::query("SELECT password_hash, must_change_password FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(conn)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let hash: Option<String> = row.try_get(0)?;
-    let must_change: i64 = row.try_get(1)?;
-    Ok(hash.map(|h| (h, must_change != 0)))
-}
-
 /// Sets a user's password hash.
 pub async fn set_password(
     conn: &mut AnyConnection,

@@ -21,7 +21,7 @@ use autopmo_domain::{Project, ProjectId, User, UserId};
 use rusqlite::{Connection, OpenFlags};
 use sqlx::any::AnyRow;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 /// How long a same-thread read waits for a busy file before it is made
@@ -89,6 +89,12 @@ fn one<T>(
     let mut rows = stmt.query([id]).map_err(local)?;
     rows.next().map_err(local)?.map(map).transpose()
 }
+
+/// A session by its public id (bind it).
+static SESSION: LazyLock<String> = LazyLock::new(|| format!("{} WHERE id = $1", sessions::COLUMNS));
+
+/// A session by the hash of its secret (bind it).
+static SESSION_BY_SECRET: LazyLock<String> = LazyLock::new(|| format!("{} WHERE secret_hash = $1", sessions::COLUMNS));
 
 /// A user with their roles, in one statement (bind the user's id).
 const USER: &str = "SELECT id, username, email, display_name, status, created_at, updated_at, version, \
@@ -177,14 +183,12 @@ impl Store {
 
     /// A session by its public id (the `sid` of an access token).
     pub async fn session(&self, id: &str) -> Result<Option<Session>> {
-        let sql = format!("{} WHERE id = $1", sessions::COLUMNS);
-        self.fetch(&sql, id, |r| sessions::from_row(r), sessions::from_row).await
+        self.fetch(&SESSION, id, |r| sessions::from_row(r), sessions::from_row).await
     }
 
     /// A session by the hash of its secret (the browser cookie).
     pub async fn session_by_secret(&self, secret_hash: &str) -> Result<Option<Session>> {
-        let sql = format!("{} WHERE secret_hash = $1", sessions::COLUMNS);
-        self.fetch(&sql, secret_hash, |r| sessions::from_row(r), sessions::from_row).await
+        self.fetch(&SESSION_BY_SECRET, secret_hash, |r| sessions::from_row(r), sessions::from_row).await
     }
 
     /// A user with their roles ([`StoreError::NotFound`] if there is none).

@@ -42,9 +42,10 @@ impl Columns for rusqlite::Row<'_> {
     }
 }
 
-/// A rusqlite error in the store's terms: busy, locked, read-only, full or
-/// I/O errors are [`StoreError::Unavailable`] (the caller may retry or fall
-/// back); anything else is reported with its message.
+/// A rusqlite error in the store's terms: no row is [`StoreError::NotFound`],
+/// a value of the wrong type [`StoreError::Corrupt`]; anything else
+/// (busy, locked, I/O, …) is [`StoreError::Unavailable`], which makes a
+/// same-thread lookup read through the pool instead.
 pub(crate) fn local(error: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
     match &error {

@@ -109,15 +109,6 @@ pub async fn get(conn: &mut AnyConnection, id: &str) -> Result<Option<Session>> 
     row.as_ref().map(from_row).transpose()
 }
 
-/// A session by the hash of its secret (the browser cookie).
-pub async fn by_secret(conn: &mut AnyConnection, secret_hash: &str) -> Result<Option<Session>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{COLUMNS} WHERE secret_hash = $1")))
-        .bind(secret_hash)
-        .fetch_optional(conn)
-        .await?;
-    row.as_ref().map(from_row).transpose()
-}
-
 /// The user's sessions that are not revoked, newest first.
 pub async fn active_for_user(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<Session>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -15,7 +15,7 @@ use autopmo_crypto::{Keyring, PasswordHasher};
 use autopmo_domain::{DisplayName, Email, ManualClock, Role, UserStatus, Username};
 use autopmo_identity::password_policy::PasswordPolicy;
 use autopmo_store::sessions::{self, Session, SessionKind};
-use autopmo_store::{Store, StoreOptions, audit, credentials, migrate};
+use autopmo_store::{Store, StoreOptions, audit, migrate};
 use autopmo_test_support::{TestDb, backend_tests};
 use autopmo_trail::AuditTrail;
 use secrecy::SecretString;
@@ -93,11 +93,11 @@ async fn passwords_follow_the_policy(db: TestDb) {
         }
     }
     let alice = accounts.create(new_user("alice", Some(STRONG), vec![Role::Developer]), &actor).await.unwrap();
-    let mut conn = trail.store().read().await.unwrap();
-    let (hash, must_change) = credentials::password(&mut conn, &alice.id.to_string()).await.unwrap().unwrap();
+    let (found, stored) = trail.store().person_for_login("alice").await.unwrap().unwrap();
+    assert_eq!(found.id, alice.id);
+    let (hash, must_change) = stored.unwrap();
     assert!(hash.starts_with("$argon2id$"));
     assert!(!must_change);
-    drop(conn);
     // Same email in another case: refused.
     let mut twin = new_user("alice2", Some(STRONG), vec![Role::Developer]);
     twin.email = Email::parse("ALICE@example.org").unwrap();
@@ -133,10 +133,9 @@ async fn the_first_administrator_is_made_once(db: TestDb) {
     let (admin, password) = accounts.bootstrap(&actor).await.unwrap().unwrap();
     assert_eq!(admin.roles, vec![Role::SystemAdmin]);
     assert!(secrecy::ExposeSecret::expose_secret(&password).len() >= 20);
-    let mut conn = trail.store().read().await.unwrap();
-    let (_, must_change) = credentials::password(&mut conn, &admin.id.to_string()).await.unwrap().unwrap();
-    assert!(must_change, "the bootstrap password must be changed at first login");
-    drop(conn);
+    let (found, stored) = trail.store().person_for_login(admin.username.as_str()).await.unwrap().unwrap();
+    assert_eq!(found.id, admin.id);
+    assert!(stored.unwrap().1, "the bootstrap password must be changed at first login");
     assert!(accounts.bootstrap(&actor).await.unwrap().is_none(), "a second start creates no one");
     assert_eq!(events(&trail, "security.alert").await, 1);
 }
