@@ -190,6 +190,12 @@ impl Store {
         self.inner.writer.record(records).await
     }
 
+    /// How many group commits this store has made since it was opened (each
+    /// one `COMMIT` shared by the units and events it carried).
+    pub fn commits(&self) -> u64 {
+        self.inner.writer.commits()
+    }
+
     /// Starts a unit of work (waiting for the writer): a change and its
     /// audit events, committed together by the group commit.
     pub async fn begin(&self) -> Result<UnitOfWork> {

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 mod cancel;
+mod group_commit;
 mod lookup;
 mod service_accounts;
 
