@@ -1,13 +1,17 @@
 //! The threads password hashing runs on: as many as may hash at once,
-//! started on first use, each at the lowest CPU priority (nice 19 on Unix).
+//! started on first use, each at the lowest CPU priority: Linux's
+//! `SCHED_IDLE` policy, and nice 19.
 //!
 //! Argon2id keeps a core busy for tens of milliseconds by design. On tokio's
 //! shared blocking pool a login flood competes as an equal with the threads
 //! that answer every other request, so API latency doubles while logins
 //! pour in. At the lowest priority the hashing threads take whatever CPU the
 //! API leaves: logins run at full speed on an idle server and yield to API
-//! traffic on a busy one. (The priority is only ever lowered, which needs no
-//! privilege.)
+//! traffic on a busy one. Nice 19 alone was not enough: a request woken
+//! while a hash ran still waited for the scheduler to preempt it (`GET` p99
+//! 4.5x its idle value during a login flood), whereas a `SCHED_IDLE` thread
+//! gives way the moment another thread wants its core. (The priority is
+//! only ever lowered, which needs no privilege.)
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -79,6 +83,15 @@ fn serve(jobs: &Mutex<Receiver<Job>>) {
 
 #[cfg(target_os = "linux")]
 fn lower_priority() {
+    use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
+    // The policy first: setting it also sets the nice value (to 0, where a
+    // new thread starts), and nice may only go down afterwards.
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) =
+        thread_priority::set_thread_priority_and_policy(thread_priority::thread_native_id(), ThreadPriority::Min, idle)
+    {
+        tracing::debug!(error = ?e, "password hashing runs under the normal scheduling policy");
+    }
     // On Linux, a thread id given to setpriority names that thread alone.
     if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICE) {
         tracing::debug!(error = %e, "password hashing runs at normal priority");
@@ -99,6 +112,15 @@ mod tests {
         let threads = HashThreads::new(2);
         let nice = threads.run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap());
         assert_eq!(nice.await.unwrap(), NICE);
+        #[cfg(target_os = "linux")]
+        {
+            use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
+            let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+            let policy = threads.run(|| thread_priority::thread_schedule_policy().unwrap());
+            assert_eq!(policy.await.unwrap(), idle);
+            let mine = thread_priority::thread_schedule_policy().unwrap();
+            assert_ne!(mine, idle, "only the hashing threads are lowered");
+        }
         let lost = threads.run(|| -> u8 { panic!("boom") });
         assert!(lost.await.is_err(), "a panicked job has no answer");
         let answers: Vec<_> = (0..8).map(|i| threads.run(move || i * 2)).collect();
