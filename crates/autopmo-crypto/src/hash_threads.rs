@@ -9,9 +9,9 @@
 //! API leaves: logins run at full speed on an idle server and yield to API
 //! traffic on a busy one. Nice 19 alone was not enough: a request woken
 //! while a hash ran still waited for the scheduler to preempt it (`GET` p99
-//! 4.5x its idle value during a login flood), whereas a `SCHED_IDLE` thread
-//! gives way the moment another thread wants its core. (The priority is
-//! only ever lowered, which needs no privilege.)
+//! up to 6x its idle value during a login flood), whereas a `SCHED_IDLE`
+//! thread gives way the moment another thread wants its core. (The priority
+//! is only ever lowered, which needs no privilege.)
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, channel};

@@ -5,16 +5,9 @@
 //! exact: a task that yields `k` times before recording is ready `k` rounds
 //! of the scheduler after the first.
 
-use super::T0;
+use super::{T0, open};
 use autopmo_audit::{AuditRecord, Category, Outcome};
-use autopmo_store::{Store, StoreOptions, migrate};
 use autopmo_test_support::TestDb;
-
-async fn open(db: &TestDb) -> Store {
-    let store = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
-    migrate::migrate(&store, T0).await.unwrap();
-    store
-}
 
 fn event(n: u64) -> AuditRecord {
     AuditRecord::new("test.gathered", Category::DataAccess, &format!("read {n}"), Outcome::Success, T0)
