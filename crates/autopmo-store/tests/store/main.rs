@@ -471,6 +471,7 @@ async fn visibility_filters_lists_and_counts(db: TestDb) {
     assert!(names(Visibility::Nothing).await.is_empty());
     assert_eq!(names(Visibility::OwnerIs(a.clone())).await, ["usd-big", "usd-small"]);
     assert_eq!(names(Visibility::MemberIs(a.clone())).await, ["jpy-big"]);
+    assert_eq!(names(Visibility::Not(Box::new(Visibility::MemberIs(a.clone())))).await.len(), 3);
     assert_eq!(
         names(Visibility::Or(vec![Visibility::OwnerIs(a.clone()), Visibility::MemberIs(a.clone())])).await,
         ["jpy-big", "usd-big", "usd-small"]
