@@ -169,6 +169,11 @@ pub struct AuditFilter {
 }
 
 /// Newest first, starting below `before_sequence` when given.
+///
+/// The page's sequences are chosen first, in a subquery that the indexes
+/// answer alone where the filter allows (a time window reads only the time
+/// index, and sorts sequence numbers rather than whole events); only the
+/// page's rows are then read.
 pub async fn list(
     conn: &mut AnyConnection,
     filter: &AuditFilter,
@@ -177,7 +182,7 @@ pub async fn list(
 ) -> Result<Vec<AuditRecord>> {
     use crate::page::{Arg, Statement};
     let mut stmt = Statement::new(COLUMNS);
-    stmt.push(" WHERE 1 = 1")
+    stmt.push(" WHERE sequence IN (SELECT sequence FROM audit_events WHERE 1 = 1")
         .filter_eq("actor_user_id", filter.actor_user_id.clone())
         .filter_eq("event_type", filter.event_type.clone())
         .filter_eq("resource_type", filter.resource_type.clone())
@@ -193,7 +198,7 @@ pub async fn list(
     if let Some(before) = before_sequence {
         stmt.push(" AND sequence < ").bind(Arg::Int(before));
     }
-    stmt.push(" ORDER BY sequence DESC LIMIT ").bind(Arg::Int(limit));
+    stmt.push(" ORDER BY sequence DESC LIMIT ").bind(Arg::Int(limit)).push(") ORDER BY sequence DESC");
     let rows = stmt.query().fetch_all(conn).await?;
     rows.iter().map(from_row).collect()
 }

@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "realm_settings", sql: include_str!("../migrations/0006_realm_settings.sql") },
     Migration { version: 7, name: "authorization", sql: include_str!("../migrations/0007_authorization.sql") },
     Migration { version: 8, name: "mfa", sql: include_str!("../migrations/0008_mfa.sql") },
+    Migration {
+        version: 9,
+        name: "audit_category_order",
+        sql: include_str!("../migrations/0009_audit_category_order.sql"),
+    },
 ];
 
 /// The schema version this binary expects.

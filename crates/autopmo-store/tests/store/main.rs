@@ -18,6 +18,7 @@ use autopmo_test_support::{TestDb, backend_tests};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
+mod audit_query;
 mod cancel;
 mod group_commit;
 mod lookup;
