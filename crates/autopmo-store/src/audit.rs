@@ -173,7 +173,7 @@ pub struct AuditFilter {
 /// The page's sequences are chosen first, in a subquery that the indexes
 /// answer alone where the filter allows (a time window reads only the time
 /// index, and sorts sequence numbers rather than whole events); only the
-/// page's rows are then read.
+/// page's rows are then read. docs/benchmarks.md (finding 17) has the plans.
 pub async fn list(
     conn: &mut AnyConnection,
     filter: &AuditFilter,
@@ -198,7 +198,18 @@ pub async fn list(
     if let Some(before) = before_sequence {
         stmt.push(" AND sequence < ").bind(Arg::Int(before));
     }
-    stmt.push(" ORDER BY sequence DESC LIMIT ").bind(Arg::Int(limit)).push(") ORDER BY sequence DESC");
+    // Events newer than `to` do not match: walking the trail backwards from
+    // its end to reach the window would read them all, so without a
+    // narrower index to walk, the window is read from the time index and
+    // its sequence numbers sorted (`+ 0` keeps both engines off the
+    // sequence order).
+    let narrowed = filter.actor_user_id.is_some()
+        || filter.event_type.is_some()
+        || filter.resource_id.is_some()
+        || filter.category.is_some();
+    let order =
+        if filter.to.is_some() && !narrowed { " ORDER BY sequence + 0 DESC" } else { " ORDER BY sequence DESC" };
+    stmt.push(order).push(" LIMIT ").bind(Arg::Int(limit)).push(") ORDER BY sequence DESC");
     let rows = stmt.query().fetch_all(conn).await?;
     rows.iter().map(from_row).collect()
 }

@@ -60,6 +60,7 @@ async fn filtered_queries_match_a_plain_filter(db: TestDb) {
         AuditFilter { from, to, ..Default::default() },
         AuditFilter { from, to, category: Some(Category::DataAccess), ..Default::default() },
         AuditFilter { from, ..Default::default() },
+        AuditFilter { to, ..Default::default() },
         AuditFilter {
             actor_user_id: Some("u-bob".to_owned()),
             category: Some(Category::Authorization),
