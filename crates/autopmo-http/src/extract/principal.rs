@@ -20,7 +20,7 @@
 
 use crate::problem::ApiError;
 use crate::state::AppState;
-use autopmo_domain::{Role, UserId, Username};
+use autopmo_domain::{Role, User, UserId, Username};
 use autopmo_store::sessions::{Session, SessionKind};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -230,12 +230,12 @@ async fn from_cookie(state: &AppState, secret: &str) -> Result<Principal, ApiErr
         return Err(ApiError::Unauthenticated);
     }
     let hash = autopmo_auth::login::secret_hash(secret);
-    let session = state.store.session_by_secret(&hash).await?.ok_or(ApiError::Unauthenticated)?;
+    let (session, user) = state.store.session_with_user_by_secret(&hash).await?.ok_or(ApiError::Unauthenticated)?;
     if session.kind != SessionKind::Browser {
         return Err(ApiError::Unauthenticated);
     }
     let user_id = session.user_id.clone();
-    let mut principal = live_session(state, session, &user_id).await?;
+    let mut principal = live_session(state, session, user, &user_id).await?;
     principal.by_cookie = true;
     Ok(principal)
 }
@@ -244,16 +244,22 @@ async fn from_cookie(state: &AppState, secret: &str) -> Result<Principal, ApiErr
 /// [`live_session`]).
 async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let claims = state.tokens.verify(token).await.ok_or(ApiError::Unauthenticated)?;
-    let session = state.store.session(&claims.sid).await?.ok_or(ApiError::Unauthenticated)?;
-    live_session(state, session, &claims.sub).await
+    let (session, user) = state.store.session_with_user(&claims.sid).await?.ok_or(ApiError::Unauthenticated)?;
+    live_session(state, session, user, &claims.sub).await
 }
 
 /// The checks every session credential (access token or cookie) passes: the
 /// session belongs to `user_id`, is not revoked, not idle for longer than
 /// the idle timeout, not past its absolute end (an expired one is ended
-/// and audited); its user is still active, with roles as they are now. The
-/// idle timeout slides, at most once a minute per session.
-async fn live_session(state: &AppState, session: Session, user_id: &str) -> Result<Principal, ApiError> {
+/// and audited); its user (read with it, in the same statement) still
+/// exists and is active, with roles as they are now. The idle timeout
+/// slides, at most once a minute per session.
+async fn live_session(
+    state: &AppState,
+    session: Session,
+    user: Option<User>,
+    user_id: &str,
+) -> Result<Principal, ApiError> {
     let now = state.now();
     let policy = state.logins.policy();
     let live = session.revoked.is_none()
@@ -266,13 +272,8 @@ async fn live_session(state: &AppState, session: Session, user_id: &str) -> Resu
         }
         return Err(ApiError::Unauthenticated);
     }
-    let user_id: UserId = user_id.parse().map_err(|_| ApiError::Unauthenticated)?;
-    // A user that is gone is a refused credential; a store that cannot
-    // answer is a 503, not a 401 that would send the client to log in again.
-    let user = state.store.user(user_id).await.map_err(|e| match e {
-        autopmo_store::StoreError::NotFound => ApiError::Unauthenticated,
-        other => other.into(),
-    })?;
+    // A user that is gone is a refused credential.
+    let Some(user) = user else { return Err(ApiError::Unauthenticated) };
     if user.status != autopmo_domain::UserStatus::Active {
         return Err(ApiError::Unauthenticated);
     }

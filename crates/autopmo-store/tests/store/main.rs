@@ -391,7 +391,7 @@ async fn sessions_and_single_use_refresh_tokens(db: TestDb) {
     uow.commit().await.unwrap();
     let mut conn = store.read().await.unwrap();
     assert_eq!(sessions::get(&mut conn, "ses-1").await.unwrap().unwrap(), session);
-    assert_eq!(store.session_by_secret("secret-hash").await.unwrap().unwrap().id, "ses-1");
+    assert_eq!(store.session_with_user_by_secret("secret-hash").await.unwrap().unwrap().0.id, "ses-1");
     drop(conn);
     // Of eight concurrent spends of one token, exactly one wins.
     let mut handles = Vec::new();
