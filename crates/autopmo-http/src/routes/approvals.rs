@@ -144,10 +144,12 @@ pub(crate) async fn request(
 #[into_params(parameter_in = Query)]
 pub struct ApprovalQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// From a previous page's `next_cursor`.
     cursor: Option<String>,
     /// `created_at` or `-created_at` (default, newest first).
+    #[param(pattern = r"^-?(created_at)$")]
     sort: Option<String>,
     /// Only in this status.
     status: Option<String>,

@@ -62,6 +62,7 @@ pub struct AuditQuery {
     /// `authentication`, `authorization`, `data_access`, `administrative` or `system`.
     category: Option<String>,
     /// Page size, 1–200 (default 50); ignored by exports.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// From a previous page's `next_cursor`.
     cursor: Option<String>,
@@ -166,15 +167,14 @@ async fn list_events(
 ) -> Result<Response, ApiError> {
     let filter = filter_of(&q)?;
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    // Checked for exports too, which ignore it: a value the document
+    // refuses is refused whatever the format.
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::BadRequest { kind: "invalid_query", detail: "limit must be from 1 to 200".to_owned() });
+    }
     match q.format.as_deref().unwrap_or("json") {
         "json" => {
-            let limit = q.limit.unwrap_or(50);
-            if !(1..=200).contains(&limit) {
-                return Err(ApiError::BadRequest {
-                    kind: "invalid_query",
-                    detail: "limit must be from 1 to 200".to_owned(),
-                });
-            }
             let mut conn = state.store.read().await?;
             let mut records = audit::list(&mut conn, &filter, before, i64::from(limit) + 1).await?;
             drop(conn);
@@ -213,6 +213,7 @@ async fn list_events(
 #[into_params(parameter_in = Query)]
 pub struct AlertQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// From a previous page's `next_cursor`.
     cursor: Option<String>,

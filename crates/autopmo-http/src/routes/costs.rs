@@ -81,10 +81,12 @@ pub struct UpdateCost {
 #[into_params(parameter_in = Query)]
 pub struct CostQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// From a previous page's `next_cursor`.
     cursor: Option<String>,
     /// `created_at` or `entry_date`; `-` prefix for descending.
+    #[param(pattern = r"^-?(created_at|entry_date)$")]
     sort: Option<String>,
     /// Only this category.
     category: Option<String>,

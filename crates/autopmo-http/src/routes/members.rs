@@ -71,10 +71,12 @@ pub struct UpdateMember {
 #[into_params(parameter_in = Query)]
 pub struct MemberQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// From a previous page's `next_cursor`.
     cursor: Option<String>,
     /// `created_at` or `-created_at`.
+    #[param(pattern = r"^-?(created_at)$")]
     sort: Option<String>,
 }
 

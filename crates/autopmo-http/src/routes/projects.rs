@@ -94,10 +94,12 @@ pub struct UpdateProject {
 #[into_params(parameter_in = Query)]
 pub struct ProjectQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// From a previous page's `next_cursor`.
     cursor: Option<String>,
     /// `created_at`, `updated_at` or `name`; `-` prefix for descending.
+    #[param(pattern = r"^-?(created_at|updated_at|name)$")]
     sort: Option<String>,
     /// Only this status.
     status: Option<String>,

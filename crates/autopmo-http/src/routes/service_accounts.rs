@@ -182,10 +182,12 @@ pub struct CreateKey {
 #[into_params(parameter_in = Query)]
 pub struct ServiceAccountQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// From a previous page's `next_cursor`.
     cursor: Option<String>,
     /// `name` or `created_at`, `-` prefix for descending.
+    #[param(pattern = r"^-?(name|created_at)$")]
     sort: Option<String>,
 }
 

@@ -44,10 +44,12 @@ pub(crate) const RULES: &[RouteRule] = &[
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
     /// From a previous page's `next_cursor`.
     cursor: Option<String>,
     /// `username` or `created_at`, `-` prefix for descending.
+    #[param(pattern = r"^-?(username|created_at)$")]
     sort: Option<String>,
 }
 

@@ -23,6 +23,7 @@ mod bad_input;
 mod bad_requests;
 mod budget_approval;
 mod cookies;
+mod list_params;
 mod members_costs;
 mod mfa;
 mod oidc;
