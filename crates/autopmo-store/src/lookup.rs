@@ -236,7 +236,7 @@ impl Store {
 
     /// A session by its public id (the `sid` of an access token) with its
     /// user and their roles: what every request authenticated by an access
-    /// token needs (see [`Self::session_user`]).
+    /// token needs: one round trip to PostgreSQL.
     pub async fn session_with_user(&self, id: &str) -> Result<Option<SessionUser>> {
         self.session_user(&SESSION, &SESSION_USER, id).await
     }
