@@ -17,7 +17,7 @@ use crate::error::{Result, StoreError};
 use crate::row::{Columns, local};
 use crate::sessions::Session;
 use crate::{Store, projects, sessions, users};
-use autopmo_domain::{Project, ProjectId, User, UserId};
+use autopmo_domain::{Project, ProjectId, User};
 use rusqlite::{Connection, OpenFlags};
 use sqlx::any::AnyRow;
 use std::path::PathBuf;
@@ -229,11 +229,6 @@ impl Store {
         row.as_ref().map(pooled).transpose()
     }
 
-    /// A session by its public id (the `sid` of an access token).
-    pub async fn session(&self, id: &str) -> Result<Option<Session>> {
-        self.fetch(&SESSION, id, |r| sessions::from_row(r), sessions::from_row).await
-    }
-
     /// A session by its public id (the `sid` of an access token) with its
     /// user and their roles: what every request authenticated by an access
     /// token needs: one round trip to PostgreSQL.
@@ -265,11 +260,6 @@ impl Store {
         }
         let row = sqlx::query(sqlx::AssertSqlSafe(joined)).bind(key).fetch_optional(&mut *self.read().await?).await?;
         row.as_ref().map(session_user_from).transpose()
-    }
-
-    /// A user with their roles ([`StoreError::NotFound`] if there is none).
-    pub async fn user(&self, id: UserId) -> Result<User> {
-        self.fetch(USER, &id.to_string(), |r| user_from(r), user_from).await?.ok_or(StoreError::NotFound)
     }
 
     /// The person a login names (login name or email, case-insensitive;

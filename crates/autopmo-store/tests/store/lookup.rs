@@ -1,5 +1,5 @@
 //! The reads every authenticated request makes (`Store::session_with_user`,
-//! `session_with_user_by_secret`, `user`, `project_with_members`): on SQLite they run
+//! `session_with_user_by_secret`, `project_with_members`): on SQLite they run
 //! on the calling thread through their own connections, on PostgreSQL
 //! through the pool. Either way they must answer exactly what the pooled
 //! reads answer, and see every commit at once (a revoked session or a
@@ -49,6 +49,7 @@ async fn request_lookups_answer_what_the_pool_answers(db: TestDb) {
     users::set_roles(uow.conn(), alice.id, &[Role::Developer, Role::Auditor, Role::ProjectManager], T0).await.unwrap();
     users::set_roles(uow.conn(), carol.id, &[], T0).await.unwrap();
     sessions::insert(uow.conn(), &session("ses-a", alice.id), "hash-a").await.unwrap();
+    sessions::insert(uow.conn(), &session("ses-b", bob.id), "hash-b").await.unwrap();
     sessions::insert(uow.conn(), &session("ses-c", carol.id), "hash-c").await.unwrap();
     uow.commit().await.unwrap();
     let staffed = seed_project(&store, alice.id, "Staffed").await;
@@ -58,25 +59,17 @@ async fn request_lookups_answer_what_the_pool_answers(db: TestDb) {
 
     let mut conn = store.read().await.unwrap();
     // Sessions, by id and by the hash of their secret, with their user
-    // and the user's roles (several, none).
-    for (id, hash, user) in [("ses-a", "hash-a", alice.id), ("ses-c", "hash-c", carol.id)] {
+    // and the user's roles (several, one, none), in the pool's order.
+    for (id, hash, user) in [("ses-a", "hash-a", alice.id), ("ses-b", "hash-b", bob.id), ("ses-c", "hash-c", carol.id)]
+    {
         let pooled = sessions::get(&mut conn, id).await.unwrap().unwrap();
-        assert_eq!(store.session(id).await.unwrap().as_ref(), Some(&pooled));
         let both = Some((pooled, Some(users::get(&mut conn, user).await.unwrap())));
         assert_eq!(store.session_with_user(id).await.unwrap(), both);
         assert_eq!(store.session_with_user_by_secret(hash).await.unwrap(), both);
     }
     assert_eq!(store.session_with_user("ses-c").await.unwrap().unwrap().1.unwrap().roles, Vec::<Role>::new());
-    assert_eq!(store.session("ses-none").await.unwrap(), None);
     assert_eq!(store.session_with_user("ses-none").await.unwrap(), None);
     assert_eq!(store.session_with_user_by_secret("hash-none").await.unwrap(), None);
-    // Users with their roles (several, none), in the pool's order.
-    for id in [alice.id, bob.id, carol.id] {
-        let looked_up = store.user(id).await.unwrap();
-        assert_eq!(looked_up, users::get(&mut conn, id).await.unwrap());
-    }
-    assert_eq!(store.user(carol.id).await.unwrap().roles, Vec::<Role>::new());
-    assert!(matches!(store.user(UserId::new()).await, Err(StoreError::NotFound)));
     // Projects with their members' ids (several, none).
     for p in [&staffed, &empty] {
         let (project, mut ids) = store.project_with_members(p.id).await.unwrap();
@@ -124,10 +117,9 @@ async fn request_lookups_see_every_commit_at_once(db: TestDb) {
     sessions::insert(uow.conn(), &session("ses-aw", alice.id), "hash-aw").await.unwrap();
     uow.commit().await.unwrap();
     // Warm whatever the lookups keep between calls.
-    assert!(store.session("ses-w").await.unwrap().unwrap().revoked.is_none());
-    let roles_of_alice = |s: Option<(Session, Option<autopmo_domain::User>)>| s.unwrap().1.unwrap().roles;
-    assert_eq!(roles_of_alice(store.session_with_user("ses-aw").await.unwrap()), vec![Role::ProjectManager]);
-    assert_eq!(store.user(alice.id).await.unwrap().roles, vec![Role::ProjectManager]);
+    assert!(store.session_with_user("ses-w").await.unwrap().unwrap().0.revoked.is_none());
+    let alice_of = |s: Option<(Session, Option<autopmo_domain::User>)>| s.unwrap().1.unwrap();
+    assert_eq!(alice_of(store.session_with_user("ses-aw").await.unwrap()).roles, vec![Role::ProjectManager]);
     assert_eq!(store.project_with_members(p.id).await.unwrap().1, vec![bob.id.to_string()]);
 
     let later = T0 + time::Duration::minutes(5);
@@ -137,10 +129,10 @@ async fn request_lookups_see_every_commit_at_once(db: TestDb) {
     members::delete(uow.conn(), p.id, bob.id, None).await.unwrap();
     uow.commit().await.unwrap();
 
-    assert_eq!(store.session("ses-w").await.unwrap().unwrap().revoked.map(|r| r.1).as_deref(), Some("logout"));
+    let revoked = store.session_with_user("ses-w").await.unwrap().unwrap().0.revoked;
+    assert_eq!(revoked.map(|r| r.1).as_deref(), Some("logout"));
     assert_eq!(store.session_with_user_by_secret("hash-w").await.unwrap().unwrap().0.revoked.map(|r| r.0), Some(later));
-    assert_eq!(roles_of_alice(store.session_with_user("ses-aw").await.unwrap()), vec![Role::Developer]);
-    let alice_now = store.user(alice.id).await.unwrap();
+    let alice_now = alice_of(store.session_with_user_by_secret("hash-aw").await.unwrap());
     assert_eq!(alice_now.roles, vec![Role::Developer]);
     assert_eq!(alice_now.version, 2);
     assert!(store.project_with_members(p.id).await.unwrap().1.is_empty());
