@@ -24,6 +24,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ValidQuery<T> 
     }
 }
 
+/// A page size given as `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`]
+/// when absent.
+pub fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest {
+            kind: "invalid_query",
+            detail: format!("limit must be from 1 to {MAX_LIMIT}"),
+        });
+    }
+    Ok(limit)
+}
+
 /// Builds store list parameters from the common query fields.
 pub fn list_params<S: SortKey>(
     limit: Option<u32>,
@@ -32,13 +45,7 @@ pub fn list_params<S: SortKey>(
     sorts: &[S],
     default: S,
 ) -> Result<ListParams<S>, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest {
-            kind: "invalid_query",
-            detail: format!("limit must be from 1 to {MAX_LIMIT}"),
-        });
-    }
+    let limit = page_size(limit)?;
     let (direction, name) = match sort {
         Some(s) => match s.strip_prefix('-') {
             Some(name) => (Direction::Desc, name),

@@ -6,7 +6,7 @@
 use super::finish;
 use crate::audit::Audit;
 use crate::authz::rules::{RouteRule, Rule, TargetRef, rule};
-use crate::extract::query::ValidQuery;
+use crate::extract::query::{ValidQuery, page_size};
 use crate::problem::ApiError;
 use crate::state::AppState;
 use autopmo_audit::{Category, Outcome};
@@ -169,10 +169,7 @@ async fn list_events(
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     // Checked for exports too, which ignore it: a value the document
     // refuses is refused whatever the format.
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest { kind: "invalid_query", detail: "limit must be from 1 to 200".to_owned() });
-    }
+    let limit = page_size(q.limit)?;
     match q.format.as_deref().unwrap_or("json") {
         "json" => {
             let mut conn = state.store.read().await?;
@@ -230,10 +227,7 @@ async fn list_alerts(
     _granted: crate::authz::Granted,
     ValidQuery(q): ValidQuery<AlertQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest { kind: "invalid_query", detail: "limit must be from 1 to 200".to_owned() });
-    }
+    let limit = page_size(q.limit)?;
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let filter = AuditFilter { event_type: Some(autopmo_trail::monitor::ALERT.to_owned()), ..AuditFilter::default() };
     let mut conn = state.store.read().await?;

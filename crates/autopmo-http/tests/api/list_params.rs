@@ -4,13 +4,10 @@
 //! run on either mismatch).
 
 use crate::helpers::*;
+use crate::openapi::document;
 use crate::protocol::fill;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-fn document() -> Value {
-    serde_json::from_str(&autopmo_http::openapi_document().to_json().unwrap()).unwrap()
-}
 
 /// The query parameter `name` of `op`, if it has one.
 fn param<'a>(op: &'a Value, name: &str) -> Option<&'a Value> {

@@ -119,7 +119,8 @@ const UNLISTED: [&str; 30] = [
     "openapi",
 ];
 
-fn document() -> Value {
+/// The document the server serves.
+pub(crate) fn document() -> Value {
     serde_json::from_str(&autopmo_http::openapi_document().to_json().unwrap()).unwrap()
 }
 
