@@ -107,6 +107,13 @@ impl Scenario {
     }
 }
 
+/// The server's log level: `warn` (no line per request), or what
+/// `AUTOPMO_BENCH_LOG_LEVEL` says, e.g. `info` to measure with the
+/// per-request access log that a default install writes.
+fn log_level() -> String {
+    std::env::var("AUTOPMO_BENCH_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned())
+}
+
 async fn start(ctx: &Ctx, name: &str, data: &Dataset) -> anyhow::Result<Server> {
     let addr = free_addr()?;
     let mut cmd = pinned(ctx.server_core.as_deref(), &ctx.autopmo);
@@ -114,7 +121,10 @@ async fn start(ctx: &Ctx, name: &str, data: &Dataset) -> anyhow::Result<Server> 
         .env("AUTOPMO_DATA_DIR", &data.data_dir)
         .env("AUTOPMO_DATABASE_URL", &data.url)
         .env("AUTOPMO_LISTEN", addr.to_string())
-        .env("AUTOPMO_LOG__LEVEL", "warn");
+        .env("AUTOPMO_LOG__LEVEL", log_level())
+        // The server refuses configuration keys it does not know.
+        .env_remove("AUTOPMO_BENCH_LOG_LEVEL")
+        .env_remove("AUTOPMO_BENCH_POSTGRES_URL");
     Server::start(cmd, addr, ctx.scratch.join(format!("autopmo-{name}.log")), "/readyz").await
 }
 

@@ -1,24 +1,32 @@
 #![doc = include_str!("../README.md")]
 
-use regex::{Captures, Regex};
+use regex::{Captures, Regex, RegexSet};
 use std::borrow::Cow;
 use std::io::Write;
 use std::sync::LazyLock;
 
 struct Patterns {
+    /// All four in one automaton: most lines hold none, and one pass over
+    /// them says so (four separate searches cost about four times as much).
+    any: RegexSet,
     email: Regex,
     ssn: Regex,
     card: Regex,
     phone: Regex,
 }
 
+const EMAIL: &str = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}";
+const SSN: &str = r"\b\d{3}-\d{2}-\d{4}\b";
+const CARD: &str = r"\b\d(?:[ \-]?\d){12,18}\b";
+const PHONE: &str = r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)|\b\d{3})[ .\-]\d{3,4}[ .\-]\d{4}\b|\+\d{8,15}\b";
+
 static PATTERNS: LazyLock<Option<Patterns>> = LazyLock::new(|| {
     Some(Patterns {
-        email: Regex::new(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}").ok()?,
-        ssn: Regex::new(r"\b\d{3}-\d{2}-\d{4}\b").ok()?,
-        card: Regex::new(r"\b\d(?:[ \-]?\d){12,18}\b").ok()?,
-        phone: Regex::new(r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{2,4}\)|\b\d{3})[ .\-]\d{3,4}[ .\-]\d{4}\b|\+\d{8,15}\b")
-            .ok()?,
+        any: RegexSet::new([EMAIL, SSN, CARD, PHONE]).ok()?,
+        email: Regex::new(EMAIL).ok()?,
+        ssn: Regex::new(SSN).ok()?,
+        card: Regex::new(CARD).ok()?,
+        phone: Regex::new(PHONE).ok()?,
     })
 });
 
@@ -36,6 +44,11 @@ fn luhn(digits: &[u32]) -> bool {
 /// `text` with personal data replaced; borrowed when there was none.
 pub fn mask(text: &str) -> Cow<'_, str> {
     let Some(p) = PATTERNS.as_ref() else { return Cow::Owned("[log line withheld: masker unavailable]".to_owned()) };
+    // When none of them matches the line as given, the replacements below
+    // would change nothing.
+    if !p.any.is_match(text) {
+        return Cow::Borrowed(text);
+    }
     let mut out = Cow::Borrowed(text);
     if p.email.is_match(&out) {
         out = Cow::Owned(p.email.replace_all(&out, "***@***").into_owned());
