@@ -3,12 +3,18 @@
 //! Rules shared by all of them: surrounding whitespace is trimmed; control
 //! characters other than newline and tab (in long texts only) are refused;
 //! lengths count Unicode scalar values, never bytes, and a value that is too
-//! long is refused, never truncated.
+//! long is refused, never truncated. The longest length applies to the
+//! value as sent (so that it is the `maxLength` the API document states),
+//! the shortest to the value once trimmed (blank is empty).
 
 use crate::validation::FieldError;
 use serde::Serialize;
 
 fn bounded(raw: &str, min: usize, max: usize, multiline: bool) -> Result<String, FieldError> {
+    let sent = raw.chars().count();
+    if sent > max {
+        return Err(FieldError::new("", "too_long", format!("must be at most {max} characters (got {sent})")));
+    }
     let value = raw.trim();
     let len = value.chars().count();
     if len < min {
@@ -17,9 +23,6 @@ fn bounded(raw: &str, min: usize, max: usize, multiline: bool) -> Result<String,
         } else {
             FieldError::new("", "too_short", format!("must be at least {min} characters"))
         });
-    }
-    if len > max {
-        return Err(FieldError::new("", "too_long", format!("must be at most {max} characters (got {len})")));
     }
     let bad = value.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')));
     if bad {
@@ -195,6 +198,8 @@ mod tests {
         assert_eq!(ProjectName::parse("   ").unwrap_err().code, "required");
         assert!(ProjectName::parse(&"x".repeat(255)).is_ok());
         assert_eq!(ProjectName::parse(&"x".repeat(256)).unwrap_err().code, "too_long");
+        // The longest length is that of the value as sent, spaces included.
+        assert_eq!(ProjectName::parse(&format!("{} ", "x".repeat(255))).unwrap_err().code, "too_long");
         // 255 multi-byte characters are 255 characters, not 765.
         assert!(ProjectName::parse(&"é".repeat(255)).is_ok());
         assert_eq!(ProjectName::parse("a\u{0}b").unwrap_err().code, "invalid_characters");

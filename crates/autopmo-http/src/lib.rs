@@ -8,6 +8,7 @@ mod middleware;
 mod openapi;
 mod problem;
 mod routes;
+mod schema;
 mod state;
 pub mod transport;
 mod views;

@@ -1,5 +1,6 @@
 //! The JSON shapes of responses, and the small input types requests share.
 
+use crate::schema;
 use autopmo_domain::{CostEntry, Member, Money, Project, Task, User};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -56,6 +57,41 @@ impl<'de> Deserialize<'de> for DecimalText {
     }
 }
 
+/// A whole number. JSON Schema counts `7.0` as the integer 7, and so does
+/// this (some encoders write every number with a fraction); `7.5`, a
+/// string and a number beyond ±2^53 are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Whole(pub i64);
+
+impl<'de> Deserialize<'de> for Whole {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The largest magnitude a double holds exactly as an integer.
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Whole;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Whole, E> {
+                Ok(Whole(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Whole, E> {
+                i64::try_from(v).map(Whole).map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            #[expect(clippy::cast_possible_truncation, reason = "a whole number within ±2^53 converts exactly")]
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Whole, E> {
+                if v.fract() == 0.0 && v.abs() <= EXACT {
+                    Ok(Whole(v as i64))
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// For PATCH bodies: distinguishes an absent field (`None`) from an explicit
 /// `null` (`Some(None)`).
 pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
@@ -82,6 +118,7 @@ pub struct ProjectView {
     /// Owner's user id.
     pub owner_id: String,
     /// `proposed`, `active`, `on_hold`, `completed` or `cancelled`.
+    #[schema(value_type = schema::ProjectStatus)]
     pub status: String,
     /// Planned start (YYYY-MM-DD).
     pub planned_start: Option<String>,
@@ -121,6 +158,7 @@ pub struct MemberView {
     /// User id.
     pub user_id: String,
     /// `manager`, `member` or `stakeholder`.
+    #[schema(value_type = schema::MemberKind)]
     pub kind: String,
     /// Added (RFC 3339).
     pub created_at: String,
@@ -155,6 +193,7 @@ pub struct TaskView {
     /// Description.
     pub description: String,
     /// `todo`, `in_progress`, `blocked` or `done`.
+    #[schema(value_type = schema::TaskStatus)]
     pub status: String,
     /// Assignee's user id.
     pub assignee_id: Option<String>,
@@ -212,6 +251,7 @@ pub struct CostView {
     /// Amount and the project's currency.
     pub amount: MoneyView,
     /// Category.
+    #[schema(value_type = schema::CostCategory)]
     pub category: String,
     /// Note.
     pub note: String,
@@ -252,8 +292,10 @@ pub struct UserView {
     /// Email.
     pub email: String,
     /// `active`, `disabled` or `locked`.
+    #[schema(value_type = schema::UserStatus)]
     pub status: String,
     /// Roles (§3.1).
+    #[schema(value_type = Vec<schema::Role>)]
     pub roles: Vec<String>,
     /// Created (RFC 3339).
     pub created_at: String,

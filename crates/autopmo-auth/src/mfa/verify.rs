@@ -15,6 +15,13 @@ use autopmo_store::{UnitOfWork, credentials, users};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+/// The methods a second factor can be answered with.
+pub const METHODS: [&str; 4] = ["totp", "webauthn", "sms", "recovery_code"];
+
+/// The methods that are sent a challenge before they are answered (see
+/// `prompt`): a WebAuthn assertion request, an SMS code.
+pub const CHALLENGED: [&str; 2] = ["webauthn", "sms"];
+
 /// An answer to a challenge.
 #[derive(Debug, Clone)]
 pub struct Answer {

@@ -223,6 +223,7 @@ async fn get_approval(State(state): State<AppState>, granted: Granted) -> Result
 pub struct Decide {
     /// Why (up to 2,000 characters, no control characters but newlines and tabs).
     #[serde(default)]
+    #[schema(max_length = 2_000)]
     reason: String,
 }
 

@@ -8,6 +8,7 @@ use crate::audit::Audit;
 use crate::authz::rules::{RouteRule, Rule, TargetRef, rule};
 use crate::extract::query::{ValidQuery, page_size};
 use crate::problem::ApiError;
+use crate::schema;
 use crate::state::AppState;
 use autopmo_audit::{Category, Outcome};
 use autopmo_domain::{FieldError, ValidationErrors};
@@ -46,8 +47,10 @@ pub(crate) const RULES: &[RouteRule] = &[
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At or after this time (RFC 3339).
+    #[param(format = DateTime)]
     from: Option<String>,
     /// Before this time (RFC 3339).
+    #[param(format = DateTime)]
     to: Option<String>,
     /// Actor's user id.
     actor: Option<String>,
@@ -58,8 +61,10 @@ pub struct AuditQuery {
     /// Resource id.
     resource_id: Option<String>,
     /// `success`, `failure` or `denied`.
+    #[param(value_type = Option<schema::AuditOutcome>, inline)]
     status: Option<String>,
     /// `authentication`, `authorization`, `data_access`, `administrative` or `system`.
+    #[param(value_type = Option<schema::AuditCategory>, inline)]
     category: Option<String>,
     /// Page size, 1–200 (default 50); ignored by exports.
     #[param(minimum = 1, maximum = 200)]
@@ -67,6 +72,7 @@ pub struct AuditQuery {
     /// From a previous page's `next_cursor`.
     cursor: Option<String>,
     /// `json` (default, one page), `jsonl` or `csv` (everything selected, streamed).
+    #[param(pattern = r"^(json|jsonl|csv)$")]
     format: Option<String>,
 }
 

@@ -9,6 +9,7 @@ use crate::extract::path::Ids;
 use crate::extract::principal::Principal;
 use crate::extract::query::{ValidQuery, list_params};
 use crate::problem::ApiError;
+use crate::schema;
 use crate::state::AppState;
 use crate::views::{CostView, DecimalText, PageView, not_null};
 use autopmo_domain::{
@@ -49,14 +50,17 @@ pub(crate) const RULES: &[RouteRule] = &[
 #[serde(deny_unknown_fields)]
 pub struct CreateCost {
     /// YYYY-MM-DD.
+    #[schema(format = Date)]
     entry_date: String,
     /// Decimal string in the project's currency, greater than zero.
     #[schema(value_type = String, example = "1250.00")]
     amount: DecimalText,
     /// `labor`, `materials`, `equipment`, `services`, `software`, `travel` or `other`.
+    #[schema(value_type = schema::CostCategory)]
     category: String,
     /// Up to 1,000 characters.
     #[serde(default)]
+    #[schema(max_length = 1_000)]
     note: String,
 }
 
@@ -65,13 +69,16 @@ pub struct CreateCost {
 #[serde(deny_unknown_fields)]
 pub struct UpdateCost {
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, format = Date)]
     entry_date: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, nullable = false)]
     #[serde(default, deserialize_with = "not_null")]
     amount: Option<DecimalText>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Option<schema::CostCategory>, nullable = false)]
     category: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, max_length = 1_000)]
     note: Option<String>,
 }
 
@@ -89,6 +96,7 @@ pub struct CostQuery {
     #[param(pattern = r"^-?(created_at|entry_date)$")]
     sort: Option<String>,
     /// Only this category.
+    #[param(value_type = Option<schema::CostCategory>, inline)]
     category: Option<String>,
 }
 

@@ -9,6 +9,7 @@ use crate::extract::path::Ids;
 use crate::extract::principal::Principal;
 use crate::extract::query::{ValidQuery, list_params};
 use crate::problem::ApiError;
+use crate::schema;
 use crate::state::AppState;
 use crate::views::{MemberView, PageView};
 use autopmo_domain::{FieldError, Member, MemberKind, ProjectId, UserId, ValidationErrors};
@@ -52,8 +53,10 @@ pub(crate) const RULES: &[RouteRule] = &[
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     /// User id.
+    #[schema(format = Uuid)]
     user_id: String,
     /// `manager`, `member` or `stakeholder`.
+    #[schema(value_type = schema::MemberKind)]
     kind: String,
 }
 
@@ -62,6 +65,7 @@ pub struct AddMember {
 #[serde(deny_unknown_fields)]
 pub struct UpdateMember {
     /// `manager`, `member` or `stakeholder`.
+    #[schema(value_type = schema::MemberKind)]
     kind: String,
 }
 

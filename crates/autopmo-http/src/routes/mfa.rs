@@ -9,6 +9,7 @@ use crate::authz::rules::{RouteRule, Rule, rule};
 use crate::extract::json::ValidJson;
 use crate::extract::principal::Principal;
 use crate::problem::ApiError;
+use crate::schema;
 use crate::state::AppState;
 use autopmo_auth::mfa::MfaRefusal;
 use autopmo_auth::mfa::verify::{Answer, Prompt};
@@ -62,6 +63,7 @@ pub struct VerifyRequest {
     #[schema(value_type = Option<String>)]
     mfa_token: Option<SecretString>,
     /// `totp`, `webauthn`, `sms` or `recovery_code`.
+    #[schema(value_type = schema::MfaMethod)]
     method: String,
     /// The code (TOTP, SMS, recovery code).
     #[schema(value_type = Option<String>)]
@@ -79,7 +81,7 @@ impl std::fmt::Debug for VerifyRequest {
 
 impl VerifyRequest {
     fn answer(&self) -> Result<Answer, ApiError> {
-        if !["totp", "webauthn", "sms", "recovery_code"].contains(&self.method.as_str()) {
+        if !autopmo_auth::mfa::verify::METHODS.contains(&self.method.as_str()) {
             return Err(ApiError::BadRequest {
                 kind: "invalid_body",
                 detail: "method must be totp, webauthn, sms or recovery_code".to_owned(),
@@ -154,6 +156,7 @@ pub struct ChallengeRequest {
     #[schema(value_type = String)]
     mfa_token: SecretString,
     /// `webauthn` or `sms`.
+    #[schema(value_type = schema::ChallengeMethod)]
     method: String,
 }
 
@@ -332,6 +335,7 @@ async fn step_up(
 #[serde(deny_unknown_fields)]
 pub struct StepUpChallengeRequest {
     /// `webauthn` or `sms`.
+    #[schema(value_type = schema::ChallengeMethod)]
     method: String,
 }
 

@@ -11,6 +11,7 @@ use crate::extract::path::Ids;
 use crate::extract::principal::Principal;
 use crate::extract::query::{ValidQuery, list_params};
 use crate::problem::ApiError;
+use crate::schema;
 use crate::state::AppState;
 use crate::views::{MoneyView, PageView, ProjectView, not_null, nullable};
 use autopmo_authz::{Permission, ProjectAttrs, ResourceType, Target};
@@ -50,19 +51,25 @@ pub(crate) const RULES: &[RouteRule] = &[
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
     /// 1–255 characters.
+    #[schema(min_length = 1, max_length = 255)]
     name: String,
     /// Free text, up to 20,000 characters.
     #[serde(default)]
+    #[schema(max_length = 20_000)]
     description: String,
     /// Exact budget.
     budget: MoneyView,
     /// Owner's user id; defaults to the caller.
+    #[schema(format = Uuid)]
     owner_id: Option<String>,
     /// Defaults to `proposed`.
+    #[schema(value_type = Option<schema::ProjectStatus>)]
     status: Option<String>,
     /// YYYY-MM-DD.
+    #[schema(format = Date)]
     planned_start: Option<String>,
     /// YYYY-MM-DD, not before the start.
+    #[schema(format = Date)]
     planned_end: Option<String>,
 }
 
@@ -71,20 +78,25 @@ pub struct CreateProject {
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, min_length = 1, max_length = 255)]
     name: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, max_length = 20_000)]
     description: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     budget: Option<MoneyView>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, format = Uuid)]
     owner_id: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Option<schema::ProjectStatus>, nullable = false)]
     status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Date)]
     planned_start: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Date)]
     planned_end: Option<Option<String>>,
 }
 
@@ -102,8 +114,10 @@ pub struct ProjectQuery {
     #[param(pattern = r"^-?(created_at|updated_at|name)$")]
     sort: Option<String>,
     /// Only this status.
+    #[param(value_type = Option<schema::ProjectStatus>, inline)]
     status: Option<String>,
     /// Only projects of this owner (user id).
+    #[param(format = Uuid)]
     owner: Option<String>,
 }
 

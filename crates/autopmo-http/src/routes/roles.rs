@@ -12,6 +12,7 @@ use crate::extract::json::ValidJson;
 use crate::extract::path::Ids;
 use crate::extract::principal::Principal;
 use crate::problem::ApiError;
+use crate::schema;
 use crate::state::AppState;
 use autopmo_auth::AuthError;
 use autopmo_auth::roles::{self, ChangedBy, RoleChange};
@@ -39,6 +40,7 @@ pub struct SetRoles {
     /// Every role the user is to hold (§3.1), each once: `system_admin`,
     /// `project_manager`, `developer`, `stakeholder`, `auditor`,
     /// `ml_engineer`. An empty list takes every role away.
+    #[schema(value_type = std::collections::BTreeSet<schema::Role>)]
     roles: Vec<String>,
 }
 

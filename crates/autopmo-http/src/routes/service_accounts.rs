@@ -17,8 +17,9 @@ use crate::extract::path::Ids;
 use crate::extract::principal::Principal;
 use crate::extract::query::{ValidQuery, list_params};
 use crate::problem::ApiError;
+use crate::schema;
 use crate::state::AppState;
-use crate::views::PageView;
+use crate::views::{PageView, Whole};
 use autopmo_auth::service_accounts::{self as accounts, DEFAULT_KEY_DAYS, MAX_KEY_DAYS, NewServiceAccount};
 use autopmo_domain::{DisplayName, FieldError, Note, UserId, Username, ValidationErrors};
 use autopmo_store::service_accounts::{self, ServiceAccount, ServiceAccountSort};
@@ -151,6 +152,7 @@ pub struct CreateServiceAccount {
     #[serde(default)]
     description: String,
     /// Its roles, each once; not `system_admin`.
+    #[schema(value_type = std::collections::BTreeSet<schema::ServiceRole>)]
     roles: Vec<String>,
 }
 
@@ -160,9 +162,11 @@ pub struct CreateServiceAccount {
 pub struct UpdateServiceAccount {
     /// What it is for.
     #[serde(default, deserialize_with = "crate::views::not_null")]
+    #[schema(nullable = false)]
     description: Option<String>,
     /// The complete new set of roles; not `system_admin`.
     #[serde(default, deserialize_with = "crate::views::not_null")]
+    #[schema(value_type = Option<std::collections::BTreeSet<schema::ServiceRole>>, nullable = false)]
     roles: Option<Vec<String>>,
 }
 
@@ -173,7 +177,8 @@ pub struct CreateKey {
     /// What the key is for (1–128 characters), e.g. `ci`.
     name: String,
     /// Days until it expires, 1–3650 (default 90).
-    expires_in_days: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 3650)]
+    expires_in_days: Option<Whole>,
 }
 
 /// List parameters.
@@ -364,7 +369,7 @@ async fn create_key(
     let id: UserId = ids.get("account_id", "service account")?;
     let mut e = ValidationErrors::new();
     let name = e.check("name", DisplayName::parse(&body.name));
-    let days = body.expires_in_days.unwrap_or(DEFAULT_KEY_DAYS);
+    let days = body.expires_in_days.map_or(DEFAULT_KEY_DAYS, |d| d.0);
     if !(1..=MAX_KEY_DAYS).contains(&days) {
         e.push(FieldError::new("expires_in_days", "out_of_range", format!("must be from 1 to {MAX_KEY_DAYS}")));
     }

@@ -10,8 +10,9 @@ use crate::extract::path::Ids;
 use crate::extract::principal::Principal;
 use crate::extract::query::{ValidQuery, list_params};
 use crate::problem::ApiError;
+use crate::schema;
 use crate::state::AppState;
-use crate::views::{DecimalText, PageView, TaskView, not_null, nullable};
+use crate::views::{DecimalText, PageView, TaskView, Whole, not_null, nullable};
 use autopmo_authz::Permission;
 use autopmo_domain::{
     Description, FieldError, Hours, Percent, PlannedDates, ProjectId, Task, TaskId, TaskStatus, TaskTitle, UserId,
@@ -57,12 +58,16 @@ pub(crate) const RULES: &[RouteRule] = &[
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
     /// 1–255 characters.
+    #[schema(min_length = 1, max_length = 255)]
     title: String,
     #[serde(default)]
+    #[schema(max_length = 20_000)]
     description: String,
     /// Defaults to `todo`.
+    #[schema(value_type = Option<schema::TaskStatus>)]
     status: Option<String>,
     /// A member (manager or member) of the project.
+    #[schema(format = Uuid)]
     assignee_id: Option<String>,
     /// Decimal string, e.g. `"7.5"`.
     #[schema(value_type = Option<String>)]
@@ -70,13 +75,17 @@ pub struct CreateTask {
     #[schema(value_type = Option<String>)]
     actual_hours: Option<DecimalText>,
     /// YYYY-MM-DD.
+    #[schema(format = Date)]
     planned_start: Option<String>,
     /// YYYY-MM-DD.
+    #[schema(format = Date)]
     planned_finish: Option<String>,
     /// 0–100, default 0.
-    percent_complete: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 100)]
+    percent_complete: Option<Whole>,
     /// Ids of tasks of the same project; no cycles.
     #[serde(default)]
+    #[schema(value_type = Vec<uuid::Uuid>)]
     depends_on: Vec<String>,
 }
 
@@ -85,13 +94,16 @@ pub struct CreateTask {
 #[serde(deny_unknown_fields)]
 pub struct UpdateTask {
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, min_length = 1, max_length = 255)]
     title: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, max_length = 20_000)]
     description: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Option<schema::TaskStatus>, nullable = false)]
     status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Uuid)]
     assignee_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -100,15 +112,17 @@ pub struct UpdateTask {
     #[schema(value_type = Option<String>)]
     actual_hours: Option<Option<DecimalText>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Date)]
     planned_start: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Date)]
     planned_finish: Option<Option<String>>,
     #[serde(default, deserialize_with = "not_null")]
-    percent_complete: Option<i64>,
+    #[schema(value_type = Option<i64>, nullable = false, minimum = 0, maximum = 100)]
+    percent_complete: Option<Whole>,
     /// Replaces the dependencies.
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>, nullable = false)]
     depends_on: Option<Vec<String>>,
 }
 
@@ -116,6 +130,7 @@ pub struct UpdateTask {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignTask {
+    #[schema(format = Uuid)]
     assignee_id: Option<String>,
 }
 
@@ -133,8 +148,10 @@ pub struct TaskQuery {
     #[param(pattern = r"^-?(created_at|updated_at|title|status)$")]
     sort: Option<String>,
     /// Only this status.
+    #[param(value_type = Option<schema::TaskStatus>, inline)]
     status: Option<String>,
     /// Only tasks of this assignee (user id).
+    #[param(format = Uuid)]
     assignee: Option<String>,
 }
 
@@ -193,7 +210,7 @@ async fn create_task(
         (Some(s), Some(f)) => e.check("planned_finish", PlannedDates::new(s, f)),
         _ => None,
     };
-    let percent = e.check("percent_complete", Percent::new(body.percent_complete.unwrap_or(0)));
+    let percent = e.check("percent_complete", Percent::new(body.percent_complete.map_or(0, |p| p.0)));
     let depends_on = ids_of(&mut e, &body.depends_on);
     let (
         Some(title),
@@ -342,7 +359,7 @@ async fn update_task(
         None => t.planned.end,
     };
     t.planned = e.check("planned_finish", PlannedDates::new(start, end)).unwrap_or(t.planned);
-    if let Some(p) = body.percent_complete {
+    if let Some(Whole(p)) = body.percent_complete {
         t.percent_complete = e.check("percent_complete", Percent::new(p)).unwrap_or(t.percent_complete);
     }
     if let Some(raw) = &body.depends_on {

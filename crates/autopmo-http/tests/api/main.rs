@@ -21,6 +21,7 @@ mod authz_abac;
 mod authz_matrix;
 mod bad_input;
 mod bad_requests;
+mod body_schemas;
 mod budget_approval;
 mod cookies;
 mod list_params;
