@@ -551,3 +551,15 @@ async fn roles_and_service_accounts_from_the_cli_are_audited() {
         assert!(found.iter().all(|e| !e.metadata.contains(&secret[9..])), "{event} holds the secret");
     }
 }
+
+#[tokio::test]
+async fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(&db, dir.path());
+    cmd.env("AUTOPMO_LOG__LEVEL", "info");
+    // `start_with` refuses any line with an escape code.
+    let server = crate::server::start_with(cmd).await;
+    let logged = server.startup.iter().filter(|l| l.contains(" INFO ")).count();
+    assert!(logged > 0, "no INFO line to check: {:?}", server.startup);
+}

@@ -35,6 +35,8 @@ pub fn command(db: &TestDb, data_dir: &Path) -> Command {
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// What it wrote to stderr until it listened.
+    pub startup: Vec<String>,
 }
 
 /// Starts `autopmo serve` and waits until it listens.
@@ -47,11 +49,15 @@ pub async fn start_with(mut cmd: Command) -> Server {
     let mut child = cmd.arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
+    let mut startup = Vec::new();
     let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
+            // A log that is not a terminal gets no colour codes.
+            assert!(!line.contains('\u{1b}'), "escape codes in the log: {line:?}");
             if let Some(rest) = line.strip_prefix("AutoPMO listening on ") {
                 return rest.split_whitespace().next().unwrap().to_owned();
             }
+            startup.push(line);
         }
         panic!("the server exited before listening");
     })
@@ -59,7 +65,7 @@ pub async fn start_with(mut cmd: Command) -> Server {
     .expect("server did not start within 30 s");
     // Keep draining stderr so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, base }
+    Server { child, base, startup }
 }
 
 /// Migrates `db` and creates a user with a token; returns the bearer secret.

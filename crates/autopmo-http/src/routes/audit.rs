@@ -162,7 +162,8 @@ async fn open_all(state: &AppState, records: Vec<autopmo_audit::AuditRecord>) ->
 /// Lists or exports audit events.
 #[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit", params(AuditQuery), security(("bearer" = [])),
     responses(
-        (status = 200, description = "Events (JSON page, or a JSON Lines / CSV export)", body = AuditPage),
+        (status = 200, description = "Events: a JSON page, or with `format` a JSON Lines or CSV export",
+            content((AuditPage = "application/json"), (String = "application/jsonl"), (String = "text/csv"))),
         (status = 400, description = "Invalid parameters"), (status = 401, description = "Unauthenticated"),
         (status = 403, description = "Not a system administrator or auditor")))]
 async fn list_events(
