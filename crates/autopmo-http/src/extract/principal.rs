@@ -249,9 +249,9 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
 }
 
 /// The checks every session credential (access token or cookie) passes: the
-/// session belongs to `user_id`, is not revoked, not idle for longer than
-/// the idle timeout, not past its absolute end (an expired one is ended
-/// and audited); its user (read with it, in the same statement) still
+/// session belongs to `user_id` (if not, it is refused and left alone), is
+/// not revoked, not idle for longer than the idle timeout, not past its
+/// absolute end (an expired one is ended and audited); its user (read with it, in the same statement) still
 /// exists and is active, with roles as they are now. The idle timeout
 /// slides, at most once a minute per session.
 async fn live_session(
@@ -260,10 +260,15 @@ async fn live_session(
     user: Option<User>,
     user_id: &str,
 ) -> Result<Principal, ApiError> {
+    // A credential naming someone else's session is refused without
+    // touching that session: ending it would let such a token log its
+    // owner out.
+    if session.user_id != user_id {
+        return Err(ApiError::Unauthenticated);
+    }
     let now = state.now();
     let policy = state.logins.policy();
     let live = session.revoked.is_none()
-        && session.user_id == user_id
         && now < session.absolute_expires_at
         && now - session.last_seen_at < policy.session_idle;
     if !live {
