@@ -56,6 +56,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Self; 3] = [Self::Success, Self::Failure, Self::Denied];
+
     /// Stable name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -67,7 +70,7 @@ impl Outcome {
 
     /// Parses a stable name.
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Success, Self::Failure, Self::Denied].into_iter().find(|o| o.as_str() == raw)
+        Self::ALL.into_iter().find(|o| o.as_str() == raw)
     }
 
     /// The outcome of an HTTP exchange with this status.

@@ -16,10 +16,10 @@ fn one_of(names: impl IntoIterator<Item = &'static str>, description: &str) -> R
     ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)).description(Some(description)).into()
 }
 
-/// A named string schema: `names!(Name = <the values>, "description")`.
+/// Named string schemas: `Name = <its values>, "description";` each.
 macro_rules! names {
-    ($(#[$doc:meta])* $name:ident = $values:expr, $description:literal) => {
-        $(#[$doc])*
+    ($($name:ident = $values:expr, $description:literal;)+) => {$(
+        #[doc = $description]
         pub(crate) struct $name;
 
         impl utoipa::PartialSchema for $name {
@@ -33,68 +33,28 @@ macro_rules! names {
                 Cow::Borrowed(stringify!($name))
             }
         }
-    };
+    )+};
 }
 
-/// The stable names of a domain set.
+/// The stable names of a set with an `ALL` list and `as_str`.
 macro_rules! all_of {
-    ($domain:ty) => {
-        <$domain>::ALL.iter().map(|v| v.as_str())
+    ($set:ty) => {
+        <$set>::ALL.iter().map(|v| v.as_str())
     };
 }
 
-names!(
-    /// [`autopmo_domain::ProjectStatus`].
-    ProjectStatus = all_of!(autopmo_domain::ProjectStatus),
-    "Where a project is in its life"
-);
-names!(
-    /// [`autopmo_domain::TaskStatus`].
-    TaskStatus = all_of!(autopmo_domain::TaskStatus),
-    "Where a task is"
-);
-names!(
-    /// [`autopmo_domain::MemberKind`].
-    MemberKind = all_of!(autopmo_domain::MemberKind),
-    "How a user belongs to a project"
-);
-names!(
-    /// [`autopmo_domain::CostCategory`].
-    CostCategory = all_of!(autopmo_domain::CostCategory),
-    "What a cost entry was spent on"
-);
-names!(
-    /// [`autopmo_domain::Role`].
-    Role = all_of!(DomainRole),
-    "A role of the security guide's §3.1"
-);
-names!(
-    /// A role a service account may hold: any but `system_admin`.
+names! {
+    ProjectStatus = all_of!(autopmo_domain::ProjectStatus), "Where a project is in its life";
+    TaskStatus = all_of!(autopmo_domain::TaskStatus), "Where a task is";
+    MemberKind = all_of!(autopmo_domain::MemberKind), "How a user belongs to a project";
+    CostCategory = all_of!(autopmo_domain::CostCategory), "What a cost entry was spent on";
+    Role = all_of!(DomainRole), "A role of the security guide's §3.1";
     ServiceRole = DomainRole::ALL.iter().filter(|r| **r != DomainRole::SystemAdmin).map(|r| r.as_str()),
-    "A role a service account may hold (any but system_admin)"
-);
-names!(
-    /// [`autopmo_domain::UserStatus`].
-    UserStatus = all_of!(autopmo_domain::UserStatus),
-    "Whether a user may sign in"
-);
-names!(
-    /// An audit event's category ([`autopmo_audit::Category`]).
-    AuditCategory = Category::ALL.iter().map(|c| c.as_str()),
-    "An audit event's category"
-);
-names!(
-    /// How an audited action ended ([`autopmo_audit::Outcome`]).
-    AuditOutcome = [Outcome::Success, Outcome::Failure, Outcome::Denied].map(Outcome::as_str),
-    "How an audited action ended"
-);
-names!(
-    /// How a second factor is answered (`/auth/mfa/verify`, `/auth/step-up`).
-    MfaMethod = autopmo_auth::mfa::verify::METHODS.iter().copied(),
-    "How a second factor is answered"
-);
-names!(
-    /// The methods that send something first (a WebAuthn challenge, an SMS code).
+        "A role a service account may hold (any but system_admin)";
+    UserStatus = all_of!(autopmo_domain::UserStatus), "Whether a user may sign in";
+    AuditCategory = all_of!(Category), "An audit event's category";
+    AuditOutcome = all_of!(Outcome), "How an audited action ended";
+    MfaMethod = autopmo_auth::mfa::verify::METHODS.iter().copied(), "How a second factor is answered";
     ChallengeMethod = autopmo_auth::mfa::verify::CHALLENGED.iter().copied(),
-    "A second factor that is sent a challenge first"
-);
+        "A second factor that is sent a challenge first (a WebAuthn assertion request, an SMS code)";
+}

@@ -81,10 +81,11 @@ impl std::fmt::Debug for VerifyRequest {
 
 impl VerifyRequest {
     fn answer(&self) -> Result<Answer, ApiError> {
-        if !autopmo_auth::mfa::verify::METHODS.contains(&self.method.as_str()) {
+        use autopmo_auth::mfa::verify::METHODS;
+        if !METHODS.contains(&self.method.as_str()) {
             return Err(ApiError::BadRequest {
                 kind: "invalid_body",
-                detail: "method must be totp, webauthn, sms or recovery_code".to_owned(),
+                detail: format!("method must be one of: {}", METHODS.join(", ")),
             });
         }
         Ok(Answer { method: self.method.clone(), code: self.code.clone(), assertion: self.assertion.clone() })
