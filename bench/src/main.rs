@@ -10,6 +10,7 @@ mod autopmo;
 mod hello;
 mod http;
 mod micro;
+mod pgpin;
 mod prepare;
 mod report;
 mod rng;

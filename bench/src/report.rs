@@ -35,6 +35,8 @@ pub struct Machine {
     pub load_after: String,
     /// PostgreSQL server version.
     pub postgres: Option<String>,
+    /// Where PostgreSQL's processes ran (`core 1`, or why unpinned).
+    pub postgres_cores: Option<String>,
     /// The peer's Python.
     pub python: Option<String>,
 }
@@ -78,6 +80,7 @@ impl Machine {
             load_before: loadavg(),
             load_after: String::new(),
             postgres: None,
+            postgres_cores: None,
             python,
         }
     }
@@ -181,10 +184,11 @@ pub fn render(
     );
     let _ = writeln!(
         out,
-        "- Servers and micro-benchmarks on core {}, wrk (`-t1`) on core {}; PostgreSQL {} runs unpinned; peer on {}.",
+        "- Servers and micro-benchmarks on core {}, wrk (`-t1`) on core {}; PostgreSQL {} {}; peer on {}.",
         settings.server_core,
         settings.load_core,
         machine.postgres.as_deref().unwrap_or("(not used)"),
+        machine.postgres_cores.as_deref().unwrap_or("runs unpinned"),
         machine.python.as_deref().unwrap_or("(not used)")
     );
     let _ = writeln!(

@@ -198,6 +198,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => None,
     };
 
+    // PostgreSQL off the server's core while AutoPMO is measured (see
+    // `pgpin`); put back when this ends, however it ends.
+    let _pg_pinned = match (&postgres, &ctx.load_core) {
+        (Some(_), Some(core)) => match crate::pgpin::pin(&places.pg_admin, core).await {
+            Ok(pinned) => {
+                machine.postgres_cores = Some(format!("runs on core {} beside wrk", pinned.cores));
+                Some(pinned)
+            }
+            Err(e) => {
+                notes.push(format!("PostgreSQL runs unpinned: {e:#}"));
+                None
+            }
+        },
+        _ => None,
+    };
     let mut reps = Vec::new();
     for r in 1..=settings.reps {
         eprintln!("== repetition {r} of {} ==", settings.reps);
