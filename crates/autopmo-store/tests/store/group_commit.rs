@@ -7,6 +7,7 @@
 
 use super::{T0, open};
 use autopmo_audit::{AuditRecord, Category, Outcome};
+use autopmo_store::{Store, StoreOptions, audit};
 use autopmo_test_support::TestDb;
 
 fn event(n: u64) -> AuditRecord {
@@ -51,6 +52,30 @@ async fn lone_events_commit_alone(db: TestDb) {
     }
 }
 
+/// Two stores on one database (two servers) take turns: each event still
+/// follows the one before it, whichever store wrote that, so neither may
+/// chain from a head it remembers instead of the one it locks.
+async fn a_head_moved_by_another_store_is_followed(db: TestDb) {
+    let a = open(&db).await;
+    let b = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
+    let mut sequences = Vec::new();
+    for (n, store) in [&a, &a, &b, &a, &b, &b, &a].into_iter().enumerate() {
+        let recorded = store.record_audit(vec![event(n as u64), event(100 + n as u64)]).await.unwrap();
+        sequences.extend(recorded.iter().map(|r| r.sequence));
+    }
+    let first = sequences[0];
+    assert_eq!(sequences, (first..first + 14).collect::<Vec<_>>(), "one run of sequence numbers across both stores");
+    let stored = audit::range(&mut a.read().await.unwrap(), first, first + 13, 100).await.unwrap();
+    assert_eq!(stored.len(), 14);
+    for pair in stored.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash, "event {} follows event {}", pair[1].sequence, pair[0].sequence);
+    }
+    for record in &stored {
+        assert_eq!(record.hash, autopmo_audit::chain::hash(record), "event {} is intact", record.sequence);
+    }
+    b.close().await;
+}
+
 mod sqlite {
     #[tokio::test]
     async fn staggered_events_share_one_commit() {
@@ -60,6 +85,11 @@ mod sqlite {
     #[tokio::test]
     async fn lone_events_commit_alone() {
         super::lone_events_commit_alone(autopmo_test_support::TestDb::sqlite()).await;
+    }
+
+    #[tokio::test]
+    async fn a_head_moved_by_another_store_is_followed() {
+        super::a_head_moved_by_another_store_is_followed(autopmo_test_support::TestDb::sqlite()).await;
     }
 }
 
@@ -74,5 +104,11 @@ mod postgres {
     async fn lone_events_commit_alone() {
         let Some(db) = autopmo_test_support::TestDb::postgres().await else { return };
         super::lone_events_commit_alone(db).await;
+    }
+
+    #[tokio::test]
+    async fn a_head_moved_by_another_store_is_followed() {
+        let Some(db) = autopmo_test_support::TestDb::postgres().await else { return };
+        super::a_head_moved_by_another_store_is_followed(db).await;
     }
 }
