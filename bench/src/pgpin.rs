@@ -40,7 +40,7 @@ pub async fn pin(admin_url: &str, cores: &str) -> anyhow::Result<Pinned> {
         taskset(pid, cores).with_context(|| format!("pinning PostgreSQL process {pid} to core {cores}"))?;
         pinned.saved.push((pid, before));
     }
-    drop(conn);
+    conn.close().await?;
     Ok(pinned)
 }
 

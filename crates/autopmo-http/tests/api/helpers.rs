@@ -59,6 +59,9 @@ pub struct TestApp {
     pub store: Store,
     /// The server's clock; tests move it instead of sleeping.
     pub clock: ManualClock,
+    /// The server's state (its token issuer, for tokens no endpoint would
+    /// issue).
+    pub state: AppState,
     /// An active project manager, the caller of the request helpers.
     pub admin: User,
     /// The admin's bearer token.
@@ -106,7 +109,7 @@ pub async fn spawn_app_on(
     let state = configure(AppState::new(trail, Arc::new(clock.clone()), Limits::default()));
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(autopmo_http::serve(listener, state, async move {
+    let server = tokio::spawn(autopmo_http::serve(listener, state.clone(), async move {
         let _ = rx.await;
     }));
     let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
@@ -118,6 +121,7 @@ pub async fn spawn_app_on(
         client,
         store,
         clock,
+        state,
         admin,
         token,
         shutdown: Some(tx),
