@@ -8,6 +8,7 @@
 //! the first runs found, fixed in the store and covered by its tests) and
 //! reports it if it ever comes back.
 
+use crate::diskprobe::{DiskLatency, DiskProbe};
 use crate::http;
 use crate::prepare::Dataset;
 use crate::scenarios::{
@@ -45,6 +46,12 @@ pub struct AutopmoRun {
     pub get_flood: WrkResult,
     /// The login flood itself.
     pub flood: WrkResult,
+    /// The disk's own `fsync` latency while the GETs ran alone.
+    #[serde(default)]
+    pub disk_idle: DiskLatency,
+    /// … and during the login flood.
+    #[serde(default)]
+    pub disk_flood: DiskLatency,
     /// Refresh with rotation.
     pub refresh: WrkResult,
     /// Audit events appended per second (in-process, no server).
@@ -215,10 +222,16 @@ async fn one(
         }
         Scenario::Audit => run.audit = ctx.wrk(&url, audit_file(&dir, server.addr, m).await?, CONNECTIONS).await?,
         Scenario::Login => run.login = ctx.wrk(&url, logins, LOGIN_CONNECTIONS).await?,
-        Scenario::Alone => run.get_idle = ctx.wrk(&url, get, PROBE_CONNECTIONS).await?,
+        Scenario::Alone => {
+            let disk = DiskProbe::start(&data.data_dir)?;
+            run.get_idle = ctx.wrk(&url, get, PROBE_CONNECTIONS).await?;
+            run.disk_idle = disk.finish();
+        }
         Scenario::Flood => {
+            let disk = DiskProbe::start(&data.data_dir)?;
             let (probe, flood) =
                 tokio::join!(ctx.wrk(&url, get, PROBE_CONNECTIONS), ctx.wrk(&url, logins, FLOOD_CONNECTIONS));
+            run.disk_flood = disk.finish();
             run.get_flood = probe?;
             run.flood = flood?;
         }

@@ -7,6 +7,7 @@
 
 mod append;
 mod autopmo;
+mod diskprobe;
 mod hello;
 mod http;
 mod micro;

@@ -212,17 +212,20 @@ pub fn render(
         let _ = writeln!(out, "- {line}");
     }
     let _ = writeln!(out);
-    out.push_str(&table(reps, datasets));
-    if !notes.is_empty() {
+    let (table, disk_notes) = table(reps, datasets);
+    out.push_str(&table);
+    if !notes.is_empty() || !disk_notes.is_empty() {
         let _ = writeln!(out, "\nNotes:");
-        for n in notes {
+        for n in notes.iter().chain(&disk_notes) {
             let _ = writeln!(out, "- {n}");
         }
     }
     out
 }
 
-fn table(reps: &[Rep], datasets: &[(&str, &Dataset)]) -> String {
+/// The table, and a note for each backend whose disk changed speed between
+/// the phases of the flood measurement.
+fn table(reps: &[Rep], datasets: &[(&str, &Dataset)]) -> (String, Vec<String>) {
     let mut t = Table(String::new());
     t.row(["Measure", "Result (median)", "Compared with", "Ratio", "Goal", "Met"]);
     t.row(["---", "---", "---", "---", "---", "---"]);
@@ -309,10 +312,12 @@ fn table(reps: &[Rep], datasets: &[(&str, &Dataset)]) -> String {
     let sqlite = Backend { name: "SQLite", events: events("SQLite"), pick: |r| r.sqlite.clone() };
     let postgres = Backend { name: "PostgreSQL", events: events("PostgreSQL"), pick: |r| r.postgres.clone() };
     let refs = Refs { hello, argon2, peer_get, peer_post };
+    let mut disk_notes = Vec::new();
     for backend in [sqlite, postgres] {
         backend.rows(&mut t, reps, &refs);
+        disk_notes.extend(backend.disk_note(reps));
     }
-    t.0
+    (t.0, disk_notes)
 }
 
 /// Picks one scenario of a peer run.
@@ -395,10 +400,14 @@ impl Backend {
             (self.load(reps, |a| a.get_idle), self.load(reps, |a| a.get_flood), self.load(reps, |a| a.flood))
         {
             let ratio = flood.p99 / idle.p99;
+            let mut cmp = format!("flood: {} logins/s, {:.0} % refused", num(f.rate), f.refused * 100.0);
+            if let Some((alone, during)) = self.disk(reps) {
+                let _ = write!(cmp, "; disk `fsync` p50 {} → {}", us(alone), us(during));
+            }
             t.row([
                 "GET p99 alone (c=4) → during a login flood (c=32)",
                 &format!("{} → {}", us(idle.p99), us(flood.p99)),
-                &format!("flood: {} logins/s, {:.0} % refused", num(f.rate), f.refused * 100.0),
+                &cmp,
                 &format!("{ratio:.1}×"),
                 "≤ 2×",
                 mark(ratio <= 2.0),
@@ -457,4 +466,83 @@ pub fn write_doc(path: &Path, generated: &str) -> anyhow::Result<()> {
     };
     std::fs::write(path, text)?;
     Ok(())
+}
+
+/// A disk whose probe's median changed this much between two phases changed
+/// speed (a throttled virtual disk went from 0.25 to 4 ms).
+const DISK_SHIFT: f64 = 3.0;
+
+fn disk_shifted(run: &AutopmoRun) -> bool {
+    let (a, b) = (run.disk_idle.p50_us.max(1) as f64, run.disk_flood.p50_us.max(1) as f64);
+    a.max(b) / a.min(b) >= DISK_SHIFT
+}
+
+impl Backend {
+    /// The repetitions whose two flood phases both had the disk probed,
+    /// numbered from 1.
+    fn probed(&self, reps: &[Rep]) -> Vec<(usize, AutopmoRun)> {
+        reps.iter()
+            .enumerate()
+            .filter_map(|(i, r)| (self.pick)(r).map(|a| (i + 1, a)))
+            .filter(|(_, a)| a.disk_idle.samples > 0 && a.disk_flood.samples > 0)
+            .collect()
+    }
+
+    /// The medians of the disk probe's median, with the GETs alone and
+    /// during the flood.
+    fn disk(&self, reps: &[Rep]) -> Option<(f64, f64)> {
+        let runs = self.probed(reps);
+        let alone = median(runs.iter().map(|(_, a)| a.disk_idle.p50_us as f64).collect())?;
+        let during = median(runs.iter().map(|(_, a)| a.disk_flood.p50_us as f64).collect())?;
+        Some((alone, during))
+    }
+
+    /// Names the repetitions in which the disk changed speed between the
+    /// GETs alone and the flood, and gives the ratio of the others.
+    fn disk_note(&self, reps: &[Rep]) -> Option<String> {
+        let runs = self.probed(reps);
+        let (shifted, steady): (Vec<_>, Vec<_>) = runs.iter().partition(|(_, a)| disk_shifted(a));
+        if shifted.is_empty() {
+            return None;
+        }
+        let which: Vec<String> = shifted
+            .iter()
+            .map(|(i, a)| format!("{i} ({} → {})", us(a.disk_idle.p50_us as f64), us(a.disk_flood.p50_us as f64)))
+            .collect();
+        let mut note = format!(
+            "{}: the disk's own `fsync` (8 KiB every 20 ms beside the load) changed speed between the GETs alone \
+             and the flood in repetition {}, so there the p99 ratio measures the disk as much as the server \
+             (finding 21 in docs/benchmarks.md).",
+            self.name,
+            which.join(", ")
+        );
+        let p99 = |f: fn(&AutopmoRun) -> u64| median(steady.iter().map(|(_, a)| f(a) as f64).collect());
+        if let (Some(alone), Some(during)) = (p99(|a| a.get_idle.p99_us), p99(|a| a.get_flood.p99_us)) {
+            let _ = write!(
+                note,
+                " In the {} where it held steady: GET p99 {} → {} ({:.1}×).",
+                if steady.len() == 1 { "one".to_owned() } else { format!("{}", steady.len()) },
+                us(alone),
+                us(during),
+                during / alone
+            );
+        }
+        Some(note)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_disk_that_changed_speed_threefold_either_way_is_named() {
+        let mut run = AutopmoRun::default();
+        (run.disk_idle.p50_us, run.disk_flood.p50_us) = (250, 3_900);
+        assert!(disk_shifted(&run));
+        run.disk_flood.p50_us = 500;
+        assert!(!disk_shifted(&run));
+        (run.disk_idle.p50_us, run.disk_flood.p50_us) = (2_000, 300);
+        assert!(disk_shifted(&run));
+    }
 }
