@@ -1,12 +1,11 @@
 //! The disk's own write latency while a load runs.
 //!
 //! Every audited request waits for an `fsync`, so a disk that slows down
-//! slows every figure with it, and a virtual disk can slow down on its own:
-//! its host may throttle it once a sustained load has used up a budget of
-//! writes. Runs on a virtual machine showed exactly that (finding 21 in
-//! `docs/benchmarks.md`): between two phases of one run, a plain `fsync`
-//! of 8 KiB went from a quarter of a millisecond to four, and the GETs' p99
-//! with it.
+//! slows every figure with it, and a virtual disk can slow down for reasons
+//! of its host's. Runs on a virtual machine showed exactly that (finding 21
+//! in `docs/benchmarks.md`): between two phases of one run, a plain `fsync`
+//! of 8 KiB went from a quarter of a millisecond to four whenever the
+//! server's core had no idle time, and the GETs' p99 with it.
 //!
 //! So a probe runs beside the loads whose latencies are compared (the
 //! `GET`s alone and during a login flood): every 20 ms it writes 8 KiB

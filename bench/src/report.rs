@@ -469,7 +469,7 @@ pub fn write_doc(path: &Path, generated: &str) -> anyhow::Result<()> {
 }
 
 /// A disk whose probe's median changed this much between two phases changed
-/// speed (a throttled virtual disk went from 0.25 to 4 ms).
+/// speed (the slowed virtual disk of finding 21 went from 0.25 to 3.9 ms).
 const DISK_SHIFT: f64 = 3.0;
 
 fn disk_shifted(run: &AutopmoRun) -> bool {
