@@ -11,7 +11,7 @@
 
 use anyhow::{Context, anyhow};
 use sqlx::Connection;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// PostgreSQL's processes, pinned; dropping it puts back their affinity.
 #[derive(Debug)]
@@ -77,15 +77,9 @@ fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// A process's core list (`taskset -p -c`), or `None` if it is gone.
+/// A process's core list (as `taskset -c` takes it), or `None` if it is gone.
 fn affinity(pid: u32) -> Option<String> {
-    let out = Command::new("taskset").args(["-p", "-c", &pid.to_string()]).stderr(Stdio::null()).output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    // "pid 123's current affinity list: 0,1"
-    let text = String::from_utf8_lossy(&out.stdout);
-    Some(text.rsplit_once(':')?.1.trim().to_owned())
+    crate::server::proc_status(pid, "Cpus_allowed_list")
 }
 
 /// Sets every thread of `pid` to `cores`.

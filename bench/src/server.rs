@@ -110,9 +110,13 @@ impl RssSampler {
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
+    proc_status(pid, "VmRSS")?.split_whitespace().next()?.parse().ok()
+}
+
+/// A field of `/proc/PID/status` (`None` once the process is gone).
+pub fn proc_status(pid: u32, field: &str) -> Option<String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    status.lines().find_map(|l| Some(l.strip_prefix(field)?.strip_prefix(':')?.trim().to_owned()))
 }
 
 /// The last lines of a log, for an error message.
@@ -120,4 +124,20 @@ pub fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines.get(lines.len().saturating_sub(20)..).unwrap_or_default().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_of_a_live_process_are_read_by_exact_name() {
+        let me = std::process::id();
+        assert!(rss_kib(me).unwrap() > 0);
+        let cores = proc_status(me, "Cpus_allowed_list").unwrap();
+        assert!(cores.chars().next().unwrap().is_ascii_digit(), "{cores}");
+        // "Cpus_allowed" is a field of its own, not a prefix of the list.
+        assert_ne!(proc_status(me, "Cpus_allowed"), Some(cores));
+        assert_eq!(proc_status(me, "NoSuchField"), None);
+    }
 }

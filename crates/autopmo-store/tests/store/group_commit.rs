@@ -6,7 +6,7 @@
 //! of the scheduler after the first.
 
 use super::{T0, open};
-use autopmo_audit::{AuditRecord, Category, Outcome};
+use autopmo_audit::{AuditRecord, Category, ChainHead, Outcome, Verifier};
 use autopmo_store::{Store, StoreOptions, audit};
 use autopmo_test_support::TestDb;
 
@@ -67,11 +67,12 @@ async fn a_head_moved_by_another_store_is_followed(db: TestDb) {
     assert_eq!(sequences, (first..first + 14).collect::<Vec<_>>(), "one run of sequence numbers across both stores");
     let stored = audit::range(&mut a.read().await.unwrap(), first, first + 13, 100).await.unwrap();
     assert_eq!(stored.len(), 14);
-    for pair in stored.windows(2) {
-        assert_eq!(pair[1].prev_hash, pair[0].hash, "event {} follows event {}", pair[1].sequence, pair[0].sequence);
-    }
+    // The verifier `autopmo audit verify` uses: each event links to the one
+    // before it and its hash matches its content.
+    let before = ChainHead { sequence: first - 1, hash: stored[0].prev_hash.clone() };
+    let mut verifier = Verifier::after(before);
     for record in &stored {
-        assert_eq!(record.hash, autopmo_audit::chain::hash(record), "event {} is intact", record.sequence);
+        verifier.check(record).unwrap_or_else(|e| panic!("{e}"));
     }
     b.close().await;
 }
