@@ -72,6 +72,9 @@ fn check(config: &Config) -> Result<(), ConfigError> {
     if config.database.max_connections == 0 {
         problems.push("  - key `database.max_connections`: must be at least 1".to_owned());
     }
+    if config.database.session_cache_ms > 1_000 {
+        problems.push("  - key `database.session_cache_ms`: must be at most 1000 (one second)".to_owned());
+    }
     if config.http.max_body_bytes < 1024 {
         problems.push("  - key `http.max_body_bytes`: must be at least 1024".to_owned());
     }
@@ -342,6 +345,10 @@ mod tests {
             jail.set_env("AUTOPMO_DATABASE__MAX_CONNECTIONS", "0");
             let msg = message(load(None));
             assert!(msg.contains("database.max_connections"), "{msg}");
+            jail.set_env("AUTOPMO_DATABASE__MAX_CONNECTIONS", "4");
+            jail.set_env("AUTOPMO_DATABASE__SESSION_CACHE_MS", "5000");
+            let msg = message(load(None));
+            assert!(msg.contains("database.session_cache_ms") && msg.contains("at most 1000"), "{msg}");
             Ok(())
         });
     }

@@ -1,6 +1,7 @@
 //! Connecting to the database: pools, SQLite pragmas, health.
 
 use crate::error::{Result, StoreError};
+use crate::session_cache::SessionCache;
 use crate::uow::{UnitOfWork, Writer};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -43,6 +44,9 @@ pub struct StoreOptions {
     pub sqlite_busy_timeout: Duration,
     /// SQLite `synchronous=FULL` (else `NORMAL`).
     pub sqlite_synchronous_full: bool,
+    /// How long a session read for a request may be used again
+    /// (`crate::session_cache`): at most one second; zero reads every time.
+    pub session_cache: Duration,
 }
 
 impl std::fmt::Debug for StoreOptions {
@@ -63,6 +67,7 @@ impl StoreOptions {
             acquire_timeout: Duration::from_secs(10),
             sqlite_busy_timeout: Duration::from_secs(5),
             sqlite_synchronous_full: true,
+            session_cache: crate::session_cache::MAX_BOUND,
         }
     }
 }
@@ -85,6 +90,18 @@ struct Inner {
     writer: Writer,
     /// Same-thread reads of a SQLite file (`crate::lookup`).
     local: Option<crate::lookup::Local>,
+    /// Recently read sessions (`crate::session_cache`).
+    sessions: Arc<SessionCache>,
+    /// PostgreSQL: listens for other servers' commits (`crate::notify`).
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
+    }
 }
 
 /// How long a pooled PostgreSQL connection may sit idle before it is
@@ -152,12 +169,29 @@ impl Store {
                 (read, write)
             }
         };
-        let writer = Writer::new(backend, write.clone());
+        let sessions = Arc::new(SessionCache::new(options.session_cache));
+        // Other servers on the same PostgreSQL database are told of this
+        // one's commits, and this one of theirs.
+        let (announce, listener) = match backend {
+            Backend::Postgres => {
+                let id = uuid::Uuid::new_v4().to_string();
+                let (ready, listening) = tokio::sync::oneshot::channel();
+                let listener =
+                    crate::notify::spawn_listener(options.url.clone(), id.clone(), Arc::clone(&sessions), ready);
+                // Once connected, this store hears of every later commit
+                // elsewhere; should listening fail, the cache's bound holds
+                // (the listener logs and keeps trying).
+                let _ = tokio::time::timeout(options.acquire_timeout, listening).await;
+                (Some(crate::notify::commit_statement(&id)), Some(listener))
+            }
+            Backend::Sqlite => (None, None),
+        };
+        let writer = Writer::new(backend, write.clone(), Arc::clone(&sessions), announce);
         let local = match backend {
             Backend::Sqlite => crate::lookup::Local::for_url(&options.url, options.max_connections as usize),
             Backend::Postgres => None,
         };
-        Ok(Self { inner: Arc::new(Inner { backend, read, write, writer, local }) })
+        Ok(Self { inner: Arc::new(Inner { backend, read, write, writer, local, sessions, listener }) })
     }
 
     /// The engine in use.
@@ -168,6 +202,18 @@ impl Store {
     /// The same-thread SQLite reads, if the store has them.
     pub(crate) fn local(&self) -> Option<&crate::lookup::Local> {
         self.inner.local.as_ref()
+    }
+
+    /// Recently read sessions.
+    pub(crate) fn sessions(&self) -> &SessionCache {
+        &self.inner.sessions
+    }
+
+    /// How many times the session cache has been made stale (by this
+    /// store's commits and other servers' notifications): for tests.
+    #[doc(hidden)]
+    pub fn session_cache_generation(&self) -> u64 {
+        self.inner.sessions.generation()
     }
 
     /// The pool for reads.
@@ -267,6 +313,9 @@ impl Store {
 
     /// Closes the pools, waiting for connections in use.
     pub async fn close(&self) {
+        if let Some(listener) = &self.inner.listener {
+            listener.abort();
+        }
         self.inner.writer.close().await;
         self.inner.read.close().await;
         self.inner.write.close().await;
@@ -287,7 +336,7 @@ fn connect_error(error: sqlx::Error) -> StoreError {
 }
 
 /// Driver errors can echo the URL; never let a password through.
-fn redact_error(error: &dyn std::fmt::Display) -> String {
+pub(crate) fn redact_error(error: &dyn std::fmt::Display) -> String {
     let text = error.to_string();
     if let Some((head, rest)) = text.split_once("://")
         && let Some((_, tail)) = rest.split_once('@')

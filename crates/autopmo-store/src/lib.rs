@@ -6,8 +6,10 @@ mod codec;
 mod db;
 mod error;
 mod lookup;
+mod notify;
 mod page;
 mod row;
+pub mod session_cache;
 mod uow;
 
 pub mod costs;
@@ -31,6 +33,7 @@ pub mod visibility;
 
 pub use db::{Backend, ReadConnection, Store, StoreOptions};
 pub use error::{Result, StoreError};
+pub use lookup::Freshness;
 pub use page::{Cursor, DEFAULT_LIMIT, Direction, ListParams, MAX_LIMIT, Page, SortKey};
 pub use uow::UnitOfWork;
 

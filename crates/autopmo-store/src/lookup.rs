@@ -15,14 +15,24 @@
 
 use crate::error::{Result, StoreError};
 use crate::row::{Columns, local};
-use crate::sessions::Session;
+use crate::session_cache::{By, SessionUser};
 use crate::{Store, projects, sessions, users};
 use autopmo_domain::{Project, ProjectId, User};
 use rusqlite::{Connection, OpenFlags};
 use sqlx::any::AnyRow;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Whether a session read for a request may be one made a moment ago.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// From the session cache when it has a good entry: read at most the
+    /// cache's bound ago, with no unit of work committed since.
+    Recent,
+    /// From the database (and kept for the next [`Freshness::Recent`] read).
+    Current,
+}
 
 /// How long a same-thread read waits for a busy file before it is made
 /// through the pool instead.
@@ -158,9 +168,6 @@ impl<R: Columns> Columns for Prefixed<'_, R> {
     }
 }
 
-/// A session, and its user unless the user is gone.
-type SessionUser = (Session, Option<User>);
-
 fn session_user_from(row: &impl Columns) -> Result<SessionUser> {
     let session = sessions::from_row(row)?;
     let user = match row.opt_text("u_id")? {
@@ -231,25 +238,54 @@ impl Store {
 
     /// A session by its public id (the `sid` of an access token) with its
     /// user and their roles: what every request authenticated by an access
-    /// token needs: one round trip to PostgreSQL.
-    pub async fn session_with_user(&self, id: &str) -> Result<Option<SessionUser>> {
-        self.session_user(&SESSION, &SESSION_USER, id).await
+    /// token needs. With [`Freshness::Recent`] it may come from the
+    /// session cache (`crate::session_cache`); otherwise one round trip to
+    /// PostgreSQL.
+    pub async fn session_with_user(&self, id: &str, freshness: Freshness) -> Result<Option<SessionUser>> {
+        self.session_user(By::Id, freshness, &SESSION, &SESSION_USER, id).await
     }
 
     /// A session by the hash of its secret (the browser cookie), with its
-    /// user and their roles.
-    pub async fn session_with_user_by_secret(&self, secret_hash: &str) -> Result<Option<SessionUser>> {
-        self.session_user(&SESSION_BY_SECRET, &SESSION_USER_BY_SECRET, secret_hash).await
+    /// user and their roles; as [`session_with_user`](Self::session_with_user).
+    pub async fn session_with_user_by_secret(
+        &self,
+        secret_hash: &str,
+        freshness: Freshness,
+    ) -> Result<Option<SessionUser>> {
+        self.session_user(By::Secret, freshness, &SESSION_BY_SECRET, &SESSION_USER_BY_SECRET, secret_hash).await
     }
 
-    /// A session found by `key` and its user. Through the pool (PostgreSQL)
-    /// one joined statement, `joined`: one round trip instead of two. On
-    /// the calling thread (SQLite) two point reads on one connection,
-    /// `session` then the user: SQLite prepares a join statement again at
-    /// every use once its key is bound anew (the statement's `RePrepare`
-    /// counter counts every execution), which made the join cost about ten
-    /// times as much as when kept prepared.
-    async fn session_user(&self, session: &str, joined: &str, key: &str) -> Result<Option<SessionUser>> {
+    /// A session found by `key` and its user: from the cache when allowed
+    /// and good, else read (and kept). Through the pool (PostgreSQL) one
+    /// joined statement, `joined`: one round trip instead of two. On the
+    /// calling thread (SQLite) two point reads on one connection, `session`
+    /// then the user: SQLite prepares a join statement again at every use
+    /// once its key is bound anew (the statement's `RePrepare` counter
+    /// counts every execution), which made the join cost about ten times as
+    /// much as when kept prepared.
+    async fn session_user(
+        &self,
+        by: By,
+        freshness: Freshness,
+        session: &str,
+        joined: &str,
+        key: &str,
+    ) -> Result<Option<SessionUser>> {
+        let cache = self.sessions();
+        if freshness == Freshness::Recent
+            && let Some(hit) = cache.get(by, key)
+        {
+            return Ok(Some(hit));
+        }
+        let (generation, read_at) = (cache.generation(), Instant::now());
+        let found = self.read_session_user(session, joined, key).await?;
+        if let Some(found) = &found {
+            cache.put(by, key, found, generation, read_at);
+        }
+        Ok(found)
+    }
+
+    async fn read_session_user(&self, session: &str, joined: &str, key: &str) -> Result<Option<SessionUser>> {
         let local = self.local_read(|c| {
             let Some(found) = one(c, session, key, |r| sessions::from_row(r))? else { return Ok(None) };
             let user = one(c, USER, &found.user_id, |r| user_from(r))?;

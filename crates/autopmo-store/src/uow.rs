@@ -22,6 +22,7 @@
 
 use crate::db::Backend;
 use crate::error::{Result, StoreError};
+use crate::session_cache::SessionCache;
 use autopmo_audit::{AuditRecord, ChainHead};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Row};
@@ -51,6 +52,11 @@ struct Inner {
     wake: Notify,
     /// Commits made by the flusher.
     commits: AtomicU64,
+    /// Made stale by every commit that carries units of work.
+    sessions: Arc<SessionCache>,
+    /// PostgreSQL: what ends a transaction that carries units of work, so
+    /// that other servers hear of it (`crate::notify`).
+    announce: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -65,10 +71,12 @@ struct State {
 }
 
 impl Writer {
-    pub(crate) fn new(backend: Backend, pool: AnyPool) -> Self {
+    pub(crate) fn new(backend: Backend, pool: AnyPool, sessions: Arc<SessionCache>, announce: Option<String>) -> Self {
         let inner = Arc::new(Inner {
             backend,
             pool,
+            sessions,
+            announce,
             state: Arc::new(Mutex::new(State::default())),
             waiters: SyncMutex::new(Vec::new()),
             batches: SyncMutex::new(Vec::new()),
@@ -237,14 +245,21 @@ async fn flush_loop(inner: Arc<Inner>) {
         if !records.is_empty() {
             outcome = write_batches(&inner, &mut state, records).await;
         }
+        let announce = if waiters.is_empty() { None } else { inner.announce.as_deref() };
         let outcome = match outcome {
-            Ok(written) => commit(&mut state).await.map(|()| written),
+            Ok(written) => commit(&mut state, announce).await.map(|()| written),
             Err(e) => Err(e),
         };
         if outcome.is_ok() {
             inner.commits.fetch_add(1, Ordering::Relaxed);
         } else {
             discard(&mut state).await;
+        }
+        if !waiters.is_empty() {
+            // Units of work change sessions, users and roles (among
+            // everything else): no session read before this commit is used
+            // again, and that holds before any unit's caller hears of it.
+            inner.sessions.invalidate();
         }
         drop(state);
         for waiter in waiters {
@@ -323,7 +338,9 @@ async fn write_batches(
     Ok(sizes.into_iter().map(|n| rest.by_ref().take(n).collect()).collect())
 }
 
-async fn commit(state: &mut State) -> Outcome {
+/// Commits the shared transaction; with `announce`, through that statement
+/// instead of a bare `COMMIT` (one round trip either way).
+async fn commit(state: &mut State, announce: Option<&str>) -> Outcome {
     let fail = |e: sqlx::Error| e.to_string();
     if !state.in_tx {
         return Err("the shared transaction was lost".to_owned());
@@ -344,7 +361,8 @@ async fn commit(state: &mut State) -> Outcome {
             .await
             .map_err(fail)?;
     }
-    sqlx::raw_sql("COMMIT").execute(connection(state)).await.map_err(fail)?;
+    let end = sqlx::AssertSqlSafe(announce.unwrap_or("COMMIT"));
+    sqlx::raw_sql(end).execute(connection(state)).await.map_err(fail)?;
     state.in_tx = false;
     state.head = None;
     state.head_dirty = false;

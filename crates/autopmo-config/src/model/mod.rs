@@ -164,6 +164,11 @@ pub struct DatabaseConfig {
     pub sqlite_busy_timeout_ms: u64,
     /// SQLite's `synchronous` setting: `full` survives power loss, `normal` only a crash.
     pub sqlite_synchronous: SqliteSynchronous,
+    /// How long a session read for a request may be used again, in
+    /// milliseconds (0 to 1000; 0 reads it for every request). A change
+    /// made by this server is seen at once whatever the value; one made by
+    /// another server or the CLI within it (on PostgreSQL, usually sooner).
+    pub session_cache_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -173,6 +178,7 @@ impl Default for DatabaseConfig {
             acquire_timeout_secs: 10,
             sqlite_busy_timeout_ms: 5_000,
             sqlite_synchronous: SqliteSynchronous::Full,
+            session_cache_ms: 1_000,
         }
     }
 }

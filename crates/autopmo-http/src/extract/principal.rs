@@ -4,8 +4,10 @@
 //!
 //! Two credentials are accepted as `Authorization: Bearer …`: an RS256
 //! access token from `/api/v1/auth/login` (checked against its server-side
-//! session on every request, so a revoked session's tokens stop working at
-//! once), a personal API token (`apmo_pat_…`) or a service account's key
+//! session on every request, so a revoked session's tokens stop working on
+//! the next request; the session may come from the store's session cache,
+//! which a change committed by this server empties at once and one made by
+//! another within a second: `docs/store.md`), a personal API token (`apmo_pat_…`) or a service account's key
 //! (`apmo_sak_…`), or an RS256 JWT access
 //! token from a configured external OIDC issuer (`docs/federation.md`).
 //!
@@ -21,6 +23,7 @@
 use crate::problem::ApiError;
 use crate::state::AppState;
 use autopmo_domain::{Role, User, UserId, Username};
+use autopmo_store::Freshness;
 use autopmo_store::sessions::{Session, SessionKind};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -230,12 +233,17 @@ async fn from_cookie(state: &AppState, secret: &str) -> Result<Principal, ApiErr
         return Err(ApiError::Unauthenticated);
     }
     let hash = autopmo_auth::login::secret_hash(secret);
-    let (session, user) = state.store.session_with_user_by_secret(&hash).await?.ok_or(ApiError::Unauthenticated)?;
-    if session.kind != SessionKind::Browser {
-        return Err(ApiError::Unauthenticated);
-    }
-    let user_id = session.user_id.clone();
-    let mut principal = live_session(state, session, user, &user_id).await?;
+    let browser = |found: &(Session, Option<User>)| found.0.kind == SessionKind::Browser;
+    let recent = state.store.session_with_user_by_secret(&hash, Freshness::Recent).await?;
+    let mut principal = match recent.filter(browser) {
+        Some((session, Some(user))) if plainly_live(state, &session, &user) => principal(session, user),
+        _ => {
+            let found = state.store.session_with_user_by_secret(&hash, Freshness::Current).await?;
+            let (session, user) = found.filter(browser).ok_or(ApiError::Unauthenticated)?;
+            let user_id = session.user_id.clone();
+            live_session(state, session, user, &user_id).await?
+        }
+    };
     principal.by_cookie = true;
     Ok(principal)
 }
@@ -244,8 +252,43 @@ async fn from_cookie(state: &AppState, secret: &str) -> Result<Principal, ApiErr
 /// [`live_session`]).
 async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let claims = state.tokens.verify(token).await.ok_or(ApiError::Unauthenticated)?;
-    let (session, user) = state.store.session_with_user(&claims.sid).await?.ok_or(ApiError::Unauthenticated)?;
-    live_session(state, session, user, &claims.sub).await
+    match state.store.session_with_user(&claims.sid, Freshness::Recent).await? {
+        Some((session, Some(user))) if session.user_id == claims.sub && plainly_live(state, &session, &user) => {
+            Ok(principal(session, user))
+        }
+        _ => {
+            let found = state.store.session_with_user(&claims.sid, Freshness::Current).await?;
+            let (session, user) = found.ok_or(ApiError::Unauthenticated)?;
+            live_session(state, session, user, &claims.sub).await
+        }
+    }
+}
+
+/// Whether a session read for this request (perhaps a moment ago, from the
+/// session cache) passes every check of [`live_session`] with nothing to
+/// do about it: not ended, not idle, not due its once-a-minute slide, its
+/// user present and active. Anything else is decided on a fresh read, so
+/// that a session is never ended, slid or refused on a stale copy.
+fn plainly_live(state: &AppState, session: &Session, user: &User) -> bool {
+    let now = state.now();
+    session.revoked.is_none()
+        && now < session.absolute_expires_at
+        && now - session.last_seen_at <= time::Duration::minutes(1)
+        && now - session.last_seen_at < state.logins.policy().session_idle
+        && user.status == autopmo_domain::UserStatus::Active
+}
+
+fn principal(session: Session, user: User) -> Principal {
+    Principal {
+        user_id: user.id,
+        username: user.username,
+        roles: user.roles,
+        credential_id: None,
+        session_id: Some(session.id),
+        amr: session.amr,
+        auth_time: Some(session.auth_time),
+        by_cookie: false,
+    }
 }
 
 /// The checks every session credential (access token or cookie) passes: the
@@ -288,14 +331,5 @@ async fn live_session(
         autopmo_store::sessions::touch(uow.conn(), &session.id, now).await?;
         uow.commit().await?;
     }
-    Ok(Principal {
-        user_id: user.id,
-        username: user.username,
-        roles: user.roles,
-        credential_id: None,
-        session_id: Some(session.id),
-        amr: session.amr,
-        auth_time: Some(session.auth_time),
-        by_cookie: false,
-    })
+    Ok(principal(session, user))
 }

@@ -7,8 +7,9 @@
 
 use super::{T0, open, seed_project, seed_user};
 use autopmo_domain::{Member, MemberKind, ProjectId, Role, UserId};
+use autopmo_store::migrate;
 use autopmo_store::sessions::{self, Session, SessionKind};
-use autopmo_store::{Backend, Store, StoreError, credentials, members, projects, users};
+use autopmo_store::{Backend, Freshness, Store, StoreError, StoreOptions, credentials, members, projects, users};
 use autopmo_test_support::{TestDb, backend_tests};
 
 fn session(id: &str, user: UserId) -> Session {
@@ -64,12 +65,15 @@ async fn request_lookups_answer_what_the_pool_answers(db: TestDb) {
     {
         let pooled = sessions::get(&mut conn, id).await.unwrap().unwrap();
         let both = Some((pooled, Some(users::get(&mut conn, user).await.unwrap())));
-        assert_eq!(store.session_with_user(id).await.unwrap(), both);
-        assert_eq!(store.session_with_user_by_secret(hash).await.unwrap(), both);
+        assert_eq!(store.session_with_user(id, Freshness::Recent).await.unwrap(), both);
+        assert_eq!(store.session_with_user_by_secret(hash, Freshness::Recent).await.unwrap(), both);
     }
-    assert_eq!(store.session_with_user("ses-c").await.unwrap().unwrap().1.unwrap().roles, Vec::<Role>::new());
-    assert_eq!(store.session_with_user("ses-none").await.unwrap(), None);
-    assert_eq!(store.session_with_user_by_secret("hash-none").await.unwrap(), None);
+    assert_eq!(
+        store.session_with_user("ses-c", Freshness::Recent).await.unwrap().unwrap().1.unwrap().roles,
+        Vec::<Role>::new()
+    );
+    assert_eq!(store.session_with_user("ses-none", Freshness::Recent).await.unwrap(), None);
+    assert_eq!(store.session_with_user_by_secret("hash-none", Freshness::Recent).await.unwrap(), None);
     // Projects with their members' ids (several, none).
     for p in [&staffed, &empty] {
         let (project, mut ids) = store.project_with_members(p.id).await.unwrap();
@@ -117,9 +121,12 @@ async fn request_lookups_see_every_commit_at_once(db: TestDb) {
     sessions::insert(uow.conn(), &session("ses-aw", alice.id), "hash-aw").await.unwrap();
     uow.commit().await.unwrap();
     // Warm whatever the lookups keep between calls.
-    assert!(store.session_with_user("ses-w").await.unwrap().unwrap().0.revoked.is_none());
+    assert!(store.session_with_user("ses-w", Freshness::Recent).await.unwrap().unwrap().0.revoked.is_none());
     let alice_of = |s: Option<(Session, Option<autopmo_domain::User>)>| s.unwrap().1.unwrap();
-    assert_eq!(alice_of(store.session_with_user("ses-aw").await.unwrap()).roles, vec![Role::ProjectManager]);
+    assert_eq!(
+        alice_of(store.session_with_user("ses-aw", Freshness::Recent).await.unwrap()).roles,
+        vec![Role::ProjectManager]
+    );
     assert_eq!(store.project_with_members(p.id).await.unwrap().1, vec![bob.id.to_string()]);
 
     let later = T0 + time::Duration::minutes(5);
@@ -129,10 +136,13 @@ async fn request_lookups_see_every_commit_at_once(db: TestDb) {
     members::delete(uow.conn(), p.id, bob.id, None).await.unwrap();
     uow.commit().await.unwrap();
 
-    let revoked = store.session_with_user("ses-w").await.unwrap().unwrap().0.revoked;
+    let revoked = store.session_with_user("ses-w", Freshness::Recent).await.unwrap().unwrap().0.revoked;
     assert_eq!(revoked.map(|r| r.1).as_deref(), Some("logout"));
-    assert_eq!(store.session_with_user_by_secret("hash-w").await.unwrap().unwrap().0.revoked.map(|r| r.0), Some(later));
-    let alice_now = alice_of(store.session_with_user_by_secret("hash-aw").await.unwrap());
+    assert_eq!(
+        store.session_with_user_by_secret("hash-w", Freshness::Recent).await.unwrap().unwrap().0.revoked.map(|r| r.0),
+        Some(later)
+    );
+    let alice_now = alice_of(store.session_with_user_by_secret("hash-aw", Freshness::Recent).await.unwrap());
     assert_eq!(alice_now.roles, vec![Role::Developer]);
     assert_eq!(alice_now.version, 2);
     assert!(store.project_with_members(p.id).await.unwrap().1.is_empty());
@@ -172,8 +182,99 @@ async fn request_lookups_during_writes_see_committed_rows(db: TestDb) {
     assert_eq!(store.project_with_members(p.id).await.unwrap().0.version, 61);
 }
 
+/// A session revoked by another process (a second store on the same
+/// database: another server, or the CLI on the same SQLite file) is seen by
+/// a `Recent` read within the cache's bound, and by a `Current` read at
+/// once; a missing session is never kept, so one created elsewhere is found
+/// at once.
+async fn another_process_changes_are_seen_within_the_bound(db: TestDb) {
+    let bound = std::time::Duration::from_millis(300);
+    let store =
+        Store::connect(&StoreOptions { session_cache: bound, ..StoreOptions::new(db.url.clone()) }).await.unwrap();
+    migrate::migrate(&store, T0).await.unwrap();
+    let other = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
+    let alice = seed_user(&store, "alice").await;
+    assert_eq!(store.session_with_user("ses-x", Freshness::Recent).await.unwrap(), None);
+    let mut uow = other.begin().await.unwrap();
+    sessions::insert(uow.conn(), &session("ses-x", alice.id), "hash-x").await.unwrap();
+    uow.commit().await.unwrap();
+    let revoked = |s: Option<(Session, Option<autopmo_domain::User>)>| s.unwrap().0.revoked.is_some();
+    assert!(!revoked(store.session_with_user("ses-x", Freshness::Recent).await.unwrap()), "found at once");
+
+    let mut uow = other.begin().await.unwrap();
+    assert!(sessions::revoke(uow.conn(), "ses-x", "admin", T0).await.unwrap());
+    uow.commit().await.unwrap();
+    let started = std::time::Instant::now();
+    assert!(revoked(store.session_with_user("ses-x", Freshness::Current).await.unwrap()));
+    // The Current read kept the revoked session: Recent reads see it too.
+    assert!(revoked(store.session_with_user("ses-x", Freshness::Recent).await.unwrap()));
+    assert!(started.elapsed() < bound);
+
+    // Un-revoke elsewhere (no such path exists; it shows the cache in use):
+    // until the bound has passed a Recent read may still give the old copy,
+    // after it never.
+    let mut conn = other.read().await.unwrap();
+    sqlx::query("UPDATE sessions SET revoked_at = NULL, revoked_reason = NULL WHERE id = 'ses-x'")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let kept = store.session_with_user("ses-x", Freshness::Recent).await.unwrap();
+    let fresh = store.session_with_user("ses-x", Freshness::Current).await.unwrap();
+    assert!(!revoked(fresh));
+    if started.elapsed() < bound {
+        assert!(revoked(kept), "within the bound, the entry is the copy read before");
+    }
+    tokio::time::sleep(bound).await;
+    let mut uow = other.begin().await.unwrap();
+    assert!(sessions::revoke(uow.conn(), "ses-x", "admin", T0).await.unwrap());
+    uow.commit().await.unwrap();
+    tokio::time::sleep(bound).await;
+    assert!(revoked(store.session_with_user("ses-x", Freshness::Recent).await.unwrap()), "after the bound");
+    assert!(revoked(store.session_with_user_by_secret("hash-x", Freshness::Recent).await.unwrap()));
+    other.close().await;
+}
+
+/// PostgreSQL: a unit committed by another server is announced, and this
+/// store's cache is made stale when the notification arrives, not only
+/// when the bound has passed. (SQLite has no notifications: the bound.)
+async fn another_servers_commit_is_announced(db: TestDb) {
+    let store = open(&db).await;
+    if store.backend() == Backend::Sqlite {
+        return;
+    }
+    let other = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
+    let alice = seed_user(&store, "alice").await;
+    let mut uow = store.begin().await.unwrap();
+    sessions::insert(uow.conn(), &session("ses-n", alice.id), "hash-n").await.unwrap();
+    uow.commit().await.unwrap();
+    assert!(store.session_with_user("ses-n", Freshness::Recent).await.unwrap().unwrap().0.revoked.is_none());
+    let before = store.session_cache_generation();
+    let mut uow = other.begin().await.unwrap();
+    assert!(sessions::revoke(uow.conn(), "ses-n", "admin", T0).await.unwrap());
+    uow.commit().await.unwrap();
+    // This store commits nothing: only the notification can move it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.session_cache_generation() == before {
+        assert!(std::time::Instant::now() < deadline, "no notification of the other server's commit");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(store.session_with_user("ses-n", Freshness::Recent).await.unwrap().unwrap().0.revoked.is_some());
+    // Its own commits are not announced back to it as someone else's:
+    // the generation moves once, at the commit, not again later.
+    let mut uow = store.begin().await.unwrap();
+    assert!(!sessions::revoke(uow.conn(), "ses-n", "again", T0).await.unwrap());
+    uow.commit().await.unwrap();
+    let after_own = store.session_cache_generation();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(store.session_cache_generation(), after_own);
+    other.close().await;
+}
+
 backend_tests!(
+    another_servers_commit_is_announced,
     request_lookups_answer_what_the_pool_answers,
     request_lookups_see_every_commit_at_once,
     request_lookups_during_writes_see_committed_rows,
+    another_process_changes_are_seen_within_the_bound,
 );

@@ -13,7 +13,9 @@ use autopmo_store::migrate::{self, MIGRATIONS};
 use autopmo_store::projects::{ProjectFilter, ProjectSort};
 use autopmo_store::tasks::{TaskFilter, TaskSort};
 use autopmo_store::visibility::{CmpOp, Visibility};
-use autopmo_store::{Direction, ListParams, Store, StoreError, StoreOptions, members, projects, tasks, users};
+use autopmo_store::{
+    Direction, Freshness, ListParams, Store, StoreError, StoreOptions, members, projects, tasks, users,
+};
 use autopmo_test_support::{TestDb, backend_tests};
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -391,7 +393,10 @@ async fn sessions_and_single_use_refresh_tokens(db: TestDb) {
     uow.commit().await.unwrap();
     let mut conn = store.read().await.unwrap();
     assert_eq!(sessions::get(&mut conn, "ses-1").await.unwrap().unwrap(), session);
-    assert_eq!(store.session_with_user_by_secret("secret-hash").await.unwrap().unwrap().0.id, "ses-1");
+    assert_eq!(
+        store.session_with_user_by_secret("secret-hash", Freshness::Recent).await.unwrap().unwrap().0.id,
+        "ses-1"
+    );
     drop(conn);
     // Of eight concurrent spends of one token, exactly one wins.
     let mut handles = Vec::new();
