@@ -46,7 +46,9 @@ struct Inner {
     backend: Backend,
     pool: AnyPool,
     state: Arc<Mutex<State>>,
-    waiters: SyncMutex<Vec<oneshot::Sender<Outcome>>>,
+    /// Units released into the open transaction, each with whether it may
+    /// have changed a session, a user or a role.
+    waiters: SyncMutex<Vec<(oneshot::Sender<Outcome>, bool)>>,
     /// Events waiting to be written by the flusher.
     batches: SyncMutex<Vec<Batch>>,
     wake: Notify,
@@ -142,7 +144,7 @@ impl Writer {
                 return;
             }
             let opened = match writer.open_unit(&mut guard).await {
-                Ok(head_before) => Ok(UnitOfWork { guard: Some(guard), head_before, writer }),
+                Ok(head_before) => Ok(UnitOfWork { guard: Some(guard), head_before, writer, stales: true }),
                 Err(e) => {
                     discard(&mut guard).await;
                     Err(e)
@@ -245,7 +247,11 @@ async fn flush_loop(inner: Arc<Inner>) {
         if !records.is_empty() {
             outcome = write_batches(&inner, &mut state, records).await;
         }
-        let announce = if waiters.is_empty() { None } else { inner.announce.as_deref() };
+        // Whether a unit of this commit may have changed a session, a user
+        // or a role: then no session read before it is used again, here or
+        // (told by the announcement) on other servers.
+        let stale = waiters.iter().any(|(_, stales)| *stales);
+        let announce = if stale { inner.announce.as_deref() } else { None };
         let outcome = match outcome {
             Ok(written) => commit(&mut state, announce).await.map(|()| written),
             Err(e) => Err(e),
@@ -255,14 +261,12 @@ async fn flush_loop(inner: Arc<Inner>) {
         } else {
             discard(&mut state).await;
         }
-        if !waiters.is_empty() {
-            // Units of work change sessions, users and roles (among
-            // everything else): no session read before this commit is used
-            // again, and that holds before any unit's caller hears of it.
+        if stale {
+            // Before any unit's caller hears of the commit.
             inner.sessions.invalidate();
         }
         drop(state);
-        for waiter in waiters {
+        for (waiter, _) in waiters {
             let _ = waiter.send(outcome.as_ref().map(drop).map_err(Clone::clone));
         }
         match outcome {
@@ -376,6 +380,8 @@ pub struct UnitOfWork {
     guard: Option<OwnedMutexGuard<State>>,
     head_before: Option<ChainHead>,
     writer: Writer,
+    /// Its commit makes the session cache stale (unless told otherwise).
+    stales: bool,
 }
 
 impl UnitOfWork {
@@ -394,6 +400,15 @@ impl UnitOfWork {
     /// The engine in use.
     pub fn backend(&self) -> Backend {
         self.writer.inner.backend
+    }
+
+    /// Declares that this unit changes nothing a session read for a request
+    /// holds that a stale copy could wrongly grant: it only slides a
+    /// session's idle timeout forward. Its commit then leaves the session
+    /// cache (`crate::session_cache`) as it is, here and on other servers.
+    /// Every other unit makes it stale.
+    pub fn only_slides_sessions(&mut self) {
+        self.stales = false;
     }
 
     /// Links `record` to the audit chain (setting its sequence and hashes)
@@ -420,6 +435,7 @@ impl UnitOfWork {
         let mut guard = self.guard.take().ok_or_else(|| StoreError::Unavailable("unit already finished".to_owned()))?;
         let head_before = self.head_before.take();
         let writer = self.writer.clone();
+        let stales = self.stales;
         let (tx, rx) = oneshot::channel();
         // The release and the hand-over to the flusher run in their own task,
         // so that no cancellation can separate them.
@@ -430,7 +446,7 @@ impl UnitOfWork {
                 writer.inner.wake.notify_one();
                 return Err(StoreError::from(e));
             }
-            writer.inner.waiters.lock().unwrap_or_else(PoisonError::into_inner).push(tx);
+            writer.inner.waiters.lock().unwrap_or_else(PoisonError::into_inner).push((tx, stales));
             drop(guard);
             writer.inner.wake.notify_one();
             Ok(())

@@ -328,6 +328,9 @@ async fn live_session(
     // Slide the idle timeout, at most once a minute per session.
     if now - session.last_seen_at > time::Duration::minutes(1) {
         let mut uow = state.store.begin().await?;
+        // A copy of the session read before the slide has an older
+        // `last_seen_at`, which `plainly_live` sends back to the store.
+        uow.only_slides_sessions();
         autopmo_store::sessions::touch(uow.conn(), &session.id, now).await?;
         uow.commit().await?;
     }

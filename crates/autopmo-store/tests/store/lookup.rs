@@ -271,7 +271,47 @@ async fn another_servers_commit_is_announced(db: TestDb) {
     other.close().await;
 }
 
+/// A unit that only slides a session's idle timeout leaves the cache as it
+/// is (on PostgreSQL it is not announced either); any other unit, even one
+/// that writes nothing about sessions, makes it stale.
+async fn a_slide_leaves_the_cache(db: TestDb) {
+    let store = open(&db).await;
+    let alice = seed_user(&store, "alice").await;
+    let mut uow = store.begin().await.unwrap();
+    sessions::insert(uow.conn(), &session("ses-s", alice.id), "hash-s").await.unwrap();
+    uow.commit().await.unwrap();
+    // Connected (and listening) after those commits: it hears only of later ones.
+    let other = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
+    let cached = store.session_with_user("ses-s", Freshness::Recent).await.unwrap().unwrap().0;
+    let (mine, theirs) = (store.session_cache_generation(), other.session_cache_generation());
+
+    let later = T0 + time::Duration::minutes(2);
+    let mut uow = store.begin().await.unwrap();
+    uow.only_slides_sessions();
+    sessions::touch(uow.conn(), "ses-s", later).await.unwrap();
+    uow.commit().await.unwrap();
+    assert_eq!(store.session_cache_generation(), mine);
+    assert_eq!(store.session_with_user("ses-s", Freshness::Recent).await.unwrap().unwrap().0, cached);
+    assert_eq!(store.session_with_user("ses-s", Freshness::Current).await.unwrap().unwrap().0.last_seen_at, later);
+
+    seed_project(&store, alice.id, "Unrelated").await;
+    assert!(store.session_cache_generation() > mine, "any other unit makes the cache stale");
+    if store.backend() == Backend::Postgres {
+        // The project's commit is announced; the slide was not (had it
+        // been, the generation would have moved twice).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while other.session_cache_generation() == theirs {
+            assert!(std::time::Instant::now() < deadline, "no notification of the project's commit");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(other.session_cache_generation(), theirs + 1);
+    }
+    other.close().await;
+}
+
 backend_tests!(
+    a_slide_leaves_the_cache,
     another_servers_commit_is_announced,
     request_lookups_answer_what_the_pool_answers,
     request_lookups_see_every_commit_at_once,
