@@ -23,8 +23,11 @@ use tokio::task::JoinHandle;
 pub(crate) const CHANNEL: &str = "autopmo_units";
 
 /// How long to wait before connecting again after the listening connection
-/// failed.
+/// failed: doubled after each failure in a row, up to [`RETRY_MAX`].
 const RETRY: Duration = Duration::from_secs(1);
+
+/// The longest wait between two attempts.
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// The statements that end a shared transaction carrying units of work,
 /// sent as one round trip: the notification (payload: this store's id, so
@@ -43,30 +46,46 @@ pub(crate) fn spawn_listener(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ready = Some(ready);
+        let mut wait = RETRY;
         loop {
-            if let Err(e) = listen(&url, &store_id, &cache, &mut ready).await {
-                tracing::warn!(error = %redact(&e), "cannot listen for other servers' commits");
+            let mut listened = false;
+            if let Err(e) = listen(&url, &store_id, &cache, &mut || {
+                listened = true;
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send(());
+                }
+            })
+            .await
+            {
+                tracing::warn!(
+                    error = %redact(&e),
+                    retry_in_secs = wait.as_secs(),
+                    "cannot listen for other servers' commits; sessions read here are used for the cache's bound"
+                );
             }
             cache.invalidate();
-            tokio::time::sleep(RETRY).await;
+            if listened {
+                wait = RETRY;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(RETRY_MAX);
         }
     })
 }
 
-/// Listens until connecting fails.
+/// Listens until connecting fails; `listening` is called once the
+/// connection listens.
 async fn listen(
     url: &str,
     store_id: &str,
     cache: &SessionCache,
-    ready: &mut Option<oneshot::Sender<()>>,
+    listening: &mut (dyn FnMut() + Send),
 ) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect(url).await?;
     listener.listen(CHANNEL).await?;
     // Whatever was committed while nobody listened.
     cache.invalidate();
-    if let Some(ready) = ready.take() {
-        let _ = ready.send(());
-    }
+    listening();
     loop {
         match listener.try_recv().await? {
             Some(notification) if notification.payload() == store_id => {}

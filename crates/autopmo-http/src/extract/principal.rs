@@ -7,9 +7,10 @@
 //! session on every request, so a revoked session's tokens stop working on
 //! the next request; the session may come from the store's session cache,
 //! which a change committed by this server empties at once and one made by
-//! another within a second: `docs/store.md`), a personal API token (`apmo_pat_…`) or a service account's key
-//! (`apmo_sak_…`), or an RS256 JWT access
-//! token from a configured external OIDC issuer (`docs/federation.md`).
+//! another within a second: `docs/store.md`), a personal API token
+//! (`apmo_pat_…`) or a service account's key (`apmo_sak_…`), or an RS256
+//! JWT access token from a configured external OIDC issuer
+//! (`docs/federation.md`).
 //!
 //! Without an `Authorization` header, a browser session's cookie
 //! (`__Host-autopmo_session`, from a login with `"session": "cookie"`) is
