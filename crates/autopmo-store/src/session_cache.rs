@@ -37,7 +37,7 @@ pub const MAX_BOUND: Duration = Duration::from_secs(1);
 const CAPACITY: usize = 4096;
 
 /// A session, and its user unless the user is gone.
-pub(crate) type SessionUser = (Session, Option<User>);
+pub type SessionUser = (Session, Option<User>);
 
 /// The key a session was found by: its public id or the hash of its secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

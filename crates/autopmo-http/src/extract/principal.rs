@@ -25,6 +25,7 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 use autopmo_domain::{Role, User, UserId, Username};
 use autopmo_store::Freshness;
+use autopmo_store::session_cache::SessionUser;
 use autopmo_store::sessions::{Session, SessionKind};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -234,49 +235,94 @@ async fn from_cookie(state: &AppState, secret: &str) -> Result<Principal, ApiErr
         return Err(ApiError::Unauthenticated);
     }
     let hash = autopmo_auth::login::secret_hash(secret);
-    let browser = |found: &(Session, Option<User>)| found.0.kind == SessionKind::Browser;
-    let recent = state.store.session_with_user_by_secret(&hash, Freshness::Recent).await?;
-    let mut principal = match recent.filter(browser) {
-        Some((session, Some(user))) if plainly_live(state, &session, &user) => principal(session, user),
-        _ => {
-            let found = state.store.session_with_user_by_secret(&hash, Freshness::Current).await?;
-            let (session, user) = found.filter(browser).ok_or(ApiError::Unauthenticated)?;
-            let user_id = session.user_id.clone();
-            live_session(state, session, user, &user_id).await?
-        }
+    let hash = hash.as_str();
+    let read = |freshness| async move {
+        let found = state.store.session_with_user_by_secret(hash, freshness).await?;
+        Ok(found.filter(|(session, _)| session.kind == SessionKind::Browser))
     };
+    let mut principal = checked_session(state, None, read).await?;
     principal.by_cookie = true;
     Ok(principal)
 }
 
-/// An access token: its signature and claims, then its session (see
-/// [`live_session`]).
+/// An access token: its signature and claims, then its session, which must
+/// be the token subject's.
 async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let claims = state.tokens.verify(token).await.ok_or(ApiError::Unauthenticated)?;
-    match state.store.session_with_user(&claims.sid, Freshness::Recent).await? {
-        Some((session, Some(user))) if session.user_id == claims.sub && plainly_live(state, &session, &user) => {
-            Ok(principal(session, user))
-        }
-        _ => {
-            let found = state.store.session_with_user(&claims.sid, Freshness::Current).await?;
-            let (session, user) = found.ok_or(ApiError::Unauthenticated)?;
-            live_session(state, session, user, &claims.sub).await
-        }
-    }
+    let sid = claims.sid.as_str();
+    let read = |freshness| async move { Ok(state.store.session_with_user(sid, freshness).await?) };
+    checked_session(state, Some(&claims.sub), read).await
 }
 
-/// Whether a session read for this request (perhaps a moment ago, from the
-/// session cache) passes every check of [`live_session`] with nothing to
-/// do about it: not ended, not idle, not due its once-a-minute slide, its
-/// user present and active. Anything else is decided on a fresh read, so
-/// that a session is never ended, slid or refused on a stale copy.
-fn plainly_live(state: &AppState, session: &Session, user: &User) -> bool {
+/// The session a credential names (read by `read`), checked by
+/// [`verdict`]. A copy from the session cache is used only when it is
+/// [`Verdict::Live`]; anything else is decided on a fresh read, so that a
+/// session is never ended, slid or refused on a stale copy. `owner` is the
+/// user the credential names (none: the session's own).
+async fn checked_session<F, Fut>(state: &AppState, owner: Option<&str>, read: F) -> Result<Principal, ApiError>
+where
+    F: Fn(Freshness) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<SessionUser>, ApiError>>,
+{
+    if let Some((session, Some(user))) = read(Freshness::Recent).await?
+        && verdict(state, &session, Some(&user), owner) == Verdict::Live
+    {
+        return Ok(principal(session, user));
+    }
+    let (session, user) = read(Freshness::Current).await?.ok_or(ApiError::Unauthenticated)?;
+    match verdict(state, &session, user.as_ref(), owner) {
+        Verdict::Refused => return Err(ApiError::Unauthenticated),
+        Verdict::Expired => {
+            expire(state, &session.id, &session.user_id, state.now()).await;
+            return Err(ApiError::Unauthenticated);
+        }
+        Verdict::Slide => {
+            let mut uow = state.store.begin().await?;
+            // A copy of the session read before the slide has an older
+            // `last_seen_at`, for which `verdict` says `Slide`: it is read again.
+            uow.only_slides_sessions();
+            autopmo_store::sessions::touch(uow.conn(), &session.id, state.now()).await?;
+            uow.commit().await?;
+        }
+        Verdict::Live => {}
+    }
+    let user = user.ok_or(ApiError::Unauthenticated)?;
+    Ok(principal(session, user))
+}
+
+/// What the checks every session credential passes say about a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Good, nothing to do.
+    Live,
+    /// Good, and due its once-a-minute slide of the idle timeout.
+    Slide,
+    /// Idle for longer than the idle timeout or past its absolute end, not
+    /// yet revoked: end it (audited) and refuse.
+    Expired,
+    /// Refuse, and leave the session alone.
+    Refused,
+}
+
+/// The checks every session credential (access token or cookie) passes: the
+/// session belongs to `owner` (if not, it is refused and left alone: ending
+/// it would let such a credential log its owner out), is not revoked, not
+/// idle for longer than the idle timeout, not past its absolute end; its
+/// user (read with it) still exists and is active, with roles as they are
+/// now.
+fn verdict(state: &AppState, session: &Session, user: Option<&User>, owner: Option<&str>) -> Verdict {
+    if owner.is_some_and(|owner| owner != session.user_id) || session.revoked.is_some() {
+        return Verdict::Refused;
+    }
     let now = state.now();
-    session.revoked.is_none()
-        && now < session.absolute_expires_at
-        && now - session.last_seen_at <= time::Duration::minutes(1)
-        && now - session.last_seen_at < state.logins.policy().session_idle
-        && user.status == autopmo_domain::UserStatus::Active
+    let idle = now - session.last_seen_at;
+    if now >= session.absolute_expires_at || idle >= state.logins.policy().session_idle {
+        return Verdict::Expired;
+    }
+    if user.is_none_or(|u| u.status != autopmo_domain::UserStatus::Active) {
+        return Verdict::Refused;
+    }
+    if idle > time::Duration::minutes(1) { Verdict::Slide } else { Verdict::Live }
 }
 
 fn principal(session: Session, user: User) -> Principal {
@@ -290,50 +336,4 @@ fn principal(session: Session, user: User) -> Principal {
         auth_time: Some(session.auth_time),
         by_cookie: false,
     }
-}
-
-/// The checks every session credential (access token or cookie) passes: the
-/// session belongs to `user_id` (if not, it is refused and left alone), is
-/// not revoked, not idle for longer than the idle timeout, not past its
-/// absolute end (an expired one is ended and audited); its user (read with it, in the same statement) still
-/// exists and is active, with roles as they are now. The idle timeout
-/// slides, at most once a minute per session.
-async fn live_session(
-    state: &AppState,
-    session: Session,
-    user: Option<User>,
-    user_id: &str,
-) -> Result<Principal, ApiError> {
-    // A credential naming someone else's session is refused without
-    // touching that session: ending it would let such a token log its
-    // owner out.
-    if session.user_id != user_id {
-        return Err(ApiError::Unauthenticated);
-    }
-    let now = state.now();
-    let policy = state.logins.policy();
-    let live = session.revoked.is_none()
-        && now < session.absolute_expires_at
-        && now - session.last_seen_at < policy.session_idle;
-    if !live {
-        if session.revoked.is_none() {
-            expire(state, &session.id, &session.user_id, now).await;
-        }
-        return Err(ApiError::Unauthenticated);
-    }
-    // A user that is gone is a refused credential.
-    let Some(user) = user else { return Err(ApiError::Unauthenticated) };
-    if user.status != autopmo_domain::UserStatus::Active {
-        return Err(ApiError::Unauthenticated);
-    }
-    // Slide the idle timeout, at most once a minute per session.
-    if now - session.last_seen_at > time::Duration::minutes(1) {
-        let mut uow = state.store.begin().await?;
-        // A copy of the session read before the slide has an older
-        // `last_seen_at`, which `plainly_live` sends back to the store.
-        uow.only_slides_sessions();
-        autopmo_store::sessions::touch(uow.conn(), &session.id, now).await?;
-        uow.commit().await?;
-    }
-    Ok(principal(session, user))
 }

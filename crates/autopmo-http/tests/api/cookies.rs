@@ -244,7 +244,36 @@ async fn a_made_up_cookie_is_refused_like_a_bad_token(app: TestApp) {
     assert_eq!(me(&app, &format!("autopmo_session={value}")).await, StatusCode::UNAUTHORIZED);
 }
 
+/// An API session is held by tokens, never by a cookie: its secret sent as
+/// the session cookie is refused, the first time (read from the store) and
+/// again once the store has cached the session it found by that secret.
+async fn an_api_sessions_secret_is_no_cookie(app: TestApp) {
+    let (user, _) = app.user("apiuser", &[Role::ProjectManager]).await;
+    let secret = "apmo_ses_an-api-session-secret-known-to-the-attacker";
+    let session = autopmo_store::sessions::Session {
+        id: "ses_api_only".to_owned(),
+        user_id: user.id.to_string(),
+        kind: autopmo_store::sessions::SessionKind::Api,
+        created_at: now(&app),
+        last_seen_at: now(&app),
+        absolute_expires_at: now(&app) + Duration::hours(8),
+        auth_time: now(&app),
+        amr: vec!["pwd".to_owned()],
+        revoked: None,
+    };
+    let mut uow = app.store.begin().await.unwrap();
+    let hash = autopmo_auth::login::secret_hash(secret);
+    autopmo_store::sessions::insert(uow.conn(), &session, &hash).await.unwrap();
+    uow.commit().await.unwrap();
+    let cookie = format!("__Host-autopmo_session={secret}");
+    assert_eq!(me(&app, &cookie).await, StatusCode::UNAUTHORIZED);
+    let cached = app.store.session_with_user_by_secret(&hash, autopmo_store::Freshness::Recent).await.unwrap();
+    assert_eq!(cached.map(|(s, _)| s.id).as_deref(), Some("ses_api_only"), "the session is in the cache");
+    assert_eq!(me(&app, &cookie).await, StatusCode::UNAUTHORIZED);
+}
+
 api_tests!(
+    an_api_sessions_secret_is_no_cookie,
     login_with_cookie_sets_a_host_cookie,
     the_cookie_authenticates_gets,
     unsafe_methods_need_the_csrf_header_and_same_origin,
