@@ -45,6 +45,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Store> {
         sqlite_busy_timeout: Duration::from_millis(config.database.sqlite_busy_timeout_ms),
         sqlite_synchronous_full: config.database.sqlite_synchronous == SqliteSynchronous::Full,
         session_cache: Duration::from_millis(config.database.session_cache_ms),
+        project_cache: Duration::from_millis(config.database.project_cache_ms),
     };
     let store = Store::connect(&options).await.with_context(|| format!("database {}", url.redacted()))?;
     if !url.is_postgres() {

@@ -72,8 +72,12 @@ fn check(config: &Config) -> Result<(), ConfigError> {
     if config.database.max_connections == 0 {
         problems.push("  - key `database.max_connections`: must be at least 1".to_owned());
     }
-    if config.database.session_cache_ms > 1_000 {
-        problems.push("  - key `database.session_cache_ms`: must be at most 1000 (one second)".to_owned());
+    for (key, ms) in
+        [("session_cache_ms", config.database.session_cache_ms), ("project_cache_ms", config.database.project_cache_ms)]
+    {
+        if ms > 1_000 {
+            problems.push(format!("  - key `database.{key}`: must be at most 1000 (one second)"));
+        }
     }
     if config.http.max_body_bytes < 1024 {
         problems.push("  - key `http.max_body_bytes`: must be at least 1024".to_owned());
@@ -349,6 +353,10 @@ mod tests {
             jail.set_env("AUTOPMO_DATABASE__SESSION_CACHE_MS", "5000");
             let msg = message(load(None));
             assert!(msg.contains("database.session_cache_ms") && msg.contains("at most 1000"), "{msg}");
+            jail.set_env("AUTOPMO_DATABASE__SESSION_CACHE_MS", "1000");
+            jail.set_env("AUTOPMO_DATABASE__PROJECT_CACHE_MS", "1001");
+            let msg = message(load(None));
+            assert!(msg.contains("database.project_cache_ms") && msg.contains("at most 1000"), "{msg}");
             Ok(())
         });
     }

@@ -1,7 +1,7 @@
 //! Connecting to the database: pools, SQLite pragmas, health.
 
 use crate::error::{Result, StoreError};
-use crate::session_cache::SessionCache;
+use crate::recent::{Bounds, RecentReads};
 use crate::uow::{UnitOfWork, Writer};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -45,8 +45,12 @@ pub struct StoreOptions {
     /// SQLite `synchronous=FULL` (else `NORMAL`).
     pub sqlite_synchronous_full: bool,
     /// How long a session read for a request may be used again
-    /// (`crate::session_cache`): at most one second; zero reads every time.
+    /// (`crate::recent`): at most one second; zero reads every time.
     pub session_cache: Duration,
+    /// How long a project (with its members) read for a safe request may
+    /// be used again (`crate::recent`): at most one second; zero reads
+    /// every time.
+    pub project_cache: Duration,
 }
 
 impl std::fmt::Debug for StoreOptions {
@@ -67,7 +71,8 @@ impl StoreOptions {
             acquire_timeout: Duration::from_secs(10),
             sqlite_busy_timeout: Duration::from_secs(5),
             sqlite_synchronous_full: true,
-            session_cache: crate::session_cache::MAX_BOUND,
+            session_cache: crate::recent::MAX_BOUND,
+            project_cache: crate::recent::MAX_BOUND,
         }
     }
 }
@@ -90,8 +95,8 @@ struct Inner {
     writer: Writer,
     /// Same-thread reads of a SQLite file (`crate::lookup`).
     local: Option<crate::lookup::Local>,
-    /// Recently read sessions (`crate::session_cache`).
-    sessions: Arc<SessionCache>,
+    /// Recently read sessions and projects (`crate::recent`).
+    recent: Arc<RecentReads>,
     /// PostgreSQL: listens for other servers' commits (`crate::notify`).
     listener: Option<tokio::task::JoinHandle<()>>,
 }
@@ -169,7 +174,8 @@ impl Store {
                 (read, write)
             }
         };
-        let sessions = Arc::new(SessionCache::new(options.session_cache));
+        let recent =
+            Arc::new(RecentReads::new(Bounds { sessions: options.session_cache, projects: options.project_cache }));
         // Other servers on the same PostgreSQL database are told of this
         // one's commits, and this one of theirs.
         let (announce, listener) = match backend {
@@ -177,7 +183,7 @@ impl Store {
                 let id = uuid::Uuid::new_v4().to_string();
                 let (ready, listening) = tokio::sync::oneshot::channel();
                 let listener =
-                    crate::notify::spawn_listener(options.url.clone(), id.clone(), Arc::clone(&sessions), ready);
+                    crate::notify::spawn_listener(options.url.clone(), id.clone(), Arc::clone(&recent), ready);
                 // Once connected, this store hears of every later commit
                 // elsewhere; should listening fail, the cache's bound holds
                 // (the listener logs and keeps trying).
@@ -186,12 +192,12 @@ impl Store {
             }
             Backend::Sqlite => (None, None),
         };
-        let writer = Writer::new(backend, write.clone(), Arc::clone(&sessions), announce);
+        let writer = Writer::new(backend, write.clone(), Arc::clone(&recent), announce);
         let local = match backend {
             Backend::Sqlite => crate::lookup::Local::for_url(&options.url, options.max_connections as usize),
             Backend::Postgres => None,
         };
-        Ok(Self { inner: Arc::new(Inner { backend, read, write, writer, local, sessions, listener }) })
+        Ok(Self { inner: Arc::new(Inner { backend, read, write, writer, local, recent, listener }) })
     }
 
     /// The engine in use.
@@ -204,16 +210,16 @@ impl Store {
         self.inner.local.as_ref()
     }
 
-    /// Recently read sessions.
-    pub(crate) fn sessions(&self) -> &SessionCache {
-        &self.inner.sessions
+    /// Recently read sessions and projects.
+    pub(crate) fn recent(&self) -> &RecentReads {
+        &self.inner.recent
     }
 
-    /// How many times the session cache has been made stale (by this
+    /// How many times the cache of recent reads has been made stale (by this
     /// store's commits and other servers' notifications): for tests.
     #[doc(hidden)]
-    pub fn session_cache_generation(&self) -> u64 {
-        self.inner.sessions.generation()
+    pub fn recent_reads_generation(&self) -> u64 {
+        self.inner.recent.generation()
     }
 
     /// The pool for reads.

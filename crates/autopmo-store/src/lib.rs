@@ -8,8 +8,8 @@ mod error;
 mod lookup;
 mod notify;
 mod page;
+pub mod recent;
 mod row;
-pub mod session_cache;
 mod uow;
 
 pub mod costs;

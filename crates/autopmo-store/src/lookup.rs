@@ -14,10 +14,10 @@
 //! through the pool, so the answer is the same either way.
 
 use crate::error::{Result, StoreError};
+use crate::recent::{By, ProjectMembers, SessionUser};
 use crate::row::{Columns, local};
-use crate::session_cache::{By, SessionUser};
 use crate::{Store, projects, sessions, users};
-use autopmo_domain::{Project, ProjectId, User};
+use autopmo_domain::{ProjectId, User};
 use rusqlite::{Connection, OpenFlags};
 use sqlx::any::AnyRow;
 use std::path::PathBuf;
@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 /// Whether a session read for a request may be one made a moment ago.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
-    /// From the session cache when it has a good entry: read at most the
-    /// cache's bound ago, with no unit of work committed since.
+    /// From the cache of recent reads (`crate::recent`) when it has a good
+    /// entry: read at most the cache's bound ago, with no unit of work
+    /// committed since.
     Recent,
     /// From the database (and kept for the next [`Freshness::Recent`] read).
     Current,
@@ -194,7 +195,7 @@ fn person_from(row: &impl Columns) -> Result<Person> {
     Ok((user_from(row)?, password.transpose()?))
 }
 
-fn project_from(row: &impl Columns) -> Result<(Project, Vec<String>)> {
+fn project_from(row: &impl Columns) -> Result<ProjectMembers> {
     Ok((projects::from_row(row)?, joined(row, "member_ids")?))
 }
 
@@ -239,7 +240,7 @@ impl Store {
     /// A session by its public id (the `sid` of an access token) with its
     /// user and their roles: what every request authenticated by an access
     /// token needs. With [`Freshness::Recent`] it may come from the
-    /// session cache (`crate::session_cache`); otherwise one round trip to
+    /// cache of recent reads (`crate::recent`); otherwise one round trip to
     /// PostgreSQL.
     pub async fn session_with_user(&self, id: &str, freshness: Freshness) -> Result<Option<SessionUser>> {
         self.session_user(By::Id, freshness, &SESSION, &SESSION_USER, id).await
@@ -271,16 +272,16 @@ impl Store {
         joined: &str,
         key: &str,
     ) -> Result<Option<SessionUser>> {
-        let cache = self.sessions();
+        let cache = self.recent();
         if freshness == Freshness::Recent
-            && let Some(hit) = cache.get(by, key)
+            && let Some(hit) = cache.session(by, key)
         {
             return Ok(Some(hit));
         }
         let (generation, read_at) = (cache.generation(), Instant::now());
         let found = self.read_session_user(session, joined, key).await?;
         if let Some(found) = &found {
-            cache.put(by, key, found, generation, read_at);
+            cache.put_session(by, key, found, generation, read_at);
         }
         Ok(found)
     }
@@ -314,8 +315,21 @@ impl Store {
     }
 
     /// A project and the ids of its members ([`StoreError::NotFound`] if
-    /// there is none).
-    pub async fn project_with_members(&self, id: ProjectId) -> Result<(Project, Vec<String>)> {
-        self.fetch(PROJECT, &id.to_string(), |r| project_from(r), project_from).await?.ok_or(StoreError::NotFound)
+    /// there is none). With [`Freshness::Recent`] it may come from the
+    /// cache of recent reads (`crate::recent`): ask for it only where a
+    /// copy up to the cache's bound old is good enough to decide on, a
+    /// safe request's, never where the answer is a change.
+    pub async fn project_with_members(&self, id: ProjectId, freshness: Freshness) -> Result<ProjectMembers> {
+        let key = id.to_string();
+        let cache = self.recent();
+        if freshness == Freshness::Recent
+            && let Some(hit) = cache.project(&key)
+        {
+            return Ok(hit);
+        }
+        let (generation, read_at) = (cache.generation(), Instant::now());
+        let found = self.fetch(PROJECT, &key, |r| project_from(r), project_from).await?.ok_or(StoreError::NotFound)?;
+        cache.put_project(&key, &found, generation, read_at);
+        Ok(found)
     }
 }

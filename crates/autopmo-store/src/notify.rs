@@ -1,5 +1,5 @@
 //! Telling the other servers on the same PostgreSQL database that a unit of
-//! work has committed, so that their session caches (`crate::session_cache`)
+//! work has committed, so that their caches of recent reads (`crate::recent`)
 //! drop what they read before it.
 //!
 //! Every shared transaction that carries units of work sends
@@ -12,7 +12,7 @@
 //! lost and again once it is back; in between, the cache's bound (at most a
 //! second) is what a change made elsewhere waits for, as it is on SQLite.
 
-use crate::session_cache::SessionCache;
+use crate::recent::RecentReads;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +41,7 @@ pub(crate) fn commit_statement(store_id: &str) -> String {
 pub(crate) fn spawn_listener(
     url: String,
     store_id: String,
-    cache: Arc<SessionCache>,
+    cache: Arc<RecentReads>,
     ready: oneshot::Sender<()>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -60,7 +60,7 @@ pub(crate) fn spawn_listener(
                 tracing::warn!(
                     error = %redact(&e),
                     retry_in_secs = wait.as_secs(),
-                    "cannot listen for other servers' commits; sessions read here are used for the cache's bound"
+                    "cannot listen for other servers' commits; reads kept here are used for the cache's bound"
                 );
             }
             cache.invalidate();
@@ -78,7 +78,7 @@ pub(crate) fn spawn_listener(
 async fn listen(
     url: &str,
     store_id: &str,
-    cache: &SessionCache,
+    cache: &RecentReads,
     listening: &mut (dyn FnMut() + Send),
 ) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect(url).await?;

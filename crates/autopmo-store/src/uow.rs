@@ -22,7 +22,7 @@
 
 use crate::db::Backend;
 use crate::error::{Result, StoreError};
-use crate::session_cache::SessionCache;
+use crate::recent::RecentReads;
 use autopmo_audit::{AuditRecord, ChainHead};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Row};
@@ -55,7 +55,7 @@ struct Inner {
     /// Commits made by the flusher.
     commits: AtomicU64,
     /// Made stale by every commit that carries units of work.
-    sessions: Arc<SessionCache>,
+    recent: Arc<RecentReads>,
     /// PostgreSQL: what ends a transaction that carries units of work, so
     /// that other servers hear of it (`crate::notify`).
     announce: Option<String>,
@@ -73,11 +73,11 @@ struct State {
 }
 
 impl Writer {
-    pub(crate) fn new(backend: Backend, pool: AnyPool, sessions: Arc<SessionCache>, announce: Option<String>) -> Self {
+    pub(crate) fn new(backend: Backend, pool: AnyPool, recent: Arc<RecentReads>, announce: Option<String>) -> Self {
         let inner = Arc::new(Inner {
             backend,
             pool,
-            sessions,
+            recent,
             announce,
             state: Arc::new(Mutex::new(State::default())),
             waiters: SyncMutex::new(Vec::new()),
@@ -263,7 +263,7 @@ async fn flush_loop(inner: Arc<Inner>) {
         }
         if stale {
             // Before any unit's caller hears of the commit.
-            inner.sessions.invalidate();
+            inner.recent.invalidate();
         }
         drop(state);
         for (waiter, _) in waiters {
@@ -405,7 +405,7 @@ impl UnitOfWork {
     /// Declares that this unit changes nothing a session read for a request
     /// holds that a stale copy could wrongly grant: it only slides a
     /// session's idle timeout forward. Its commit then leaves the session
-    /// cache (`crate::session_cache`) as it is, here and on other servers.
+    /// cache of recent reads (`crate::recent`) as it is, here and on other servers.
     /// Every other unit makes it stale.
     pub fn only_slides_sessions(&mut self) {
         self.stales = false;

@@ -169,6 +169,12 @@ pub struct DatabaseConfig {
     /// made by this server is seen at once whatever the value; one made by
     /// another server or the CLI within it (on PostgreSQL, usually sooner).
     pub session_cache_ms: u64,
+    /// How long a project and its members read for a safe request (a
+    /// `GET`) may be used again, in milliseconds (0 to 1000; 0 reads it
+    /// for every request). A change is always decided on the project as it
+    /// is; a change made by this server is seen at once whatever the value,
+    /// one made by another server or the CLI within it.
+    pub project_cache_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -179,6 +185,7 @@ impl Default for DatabaseConfig {
             sqlite_busy_timeout_ms: 5_000,
             sqlite_synchronous: SqliteSynchronous::Full,
             session_cache_ms: 1_000,
+            project_cache_ms: 1_000,
         }
     }
 }

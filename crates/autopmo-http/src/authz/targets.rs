@@ -9,7 +9,7 @@ use autopmo_authz::{
     ApprovalAttrs, Authorizer, Permission, ProjectAttrs, RequestAttrs, ResourceType, Subject, Target, TaskAttrs,
 };
 use autopmo_domain::{Project, ProjectId, Task, TaskId};
-use autopmo_store::{members, projects, tasks};
+use autopmo_store::{Freshness, members, projects, tasks};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use std::sync::Arc;
@@ -121,7 +121,12 @@ pub(super) async fn load(state: &AppState, parts: &mut Parts, target: TargetRef)
         return Ok(Loaded { target: Target::Approval(attrs), id: Some(id.to_string()), project: None, task: None });
     }
     let project_id: ProjectId = ids.get("project_id", "project")?;
-    let (project, member_ids) = state.store.project_with_members(project_id).await.map_err(or_404("project"))?;
+    // A safe request may be decided on a copy read up to a second ago (and
+    // before any change this server has committed since); a change is
+    // decided on the project as it is now.
+    let freshness = if parts.method.is_safe() { Freshness::Recent } else { Freshness::Current };
+    let (project, member_ids) =
+        state.store.project_with_members(project_id, freshness).await.map_err(or_404("project"))?;
     let attrs = attrs_of(&project, member_ids);
     match target {
         TargetRef::Task => {

@@ -25,7 +25,7 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 use autopmo_domain::{Role, User, UserId, Username};
 use autopmo_store::Freshness;
-use autopmo_store::session_cache::SessionUser;
+use autopmo_store::recent::SessionUser;
 use autopmo_store::sessions::{Session, SessionKind};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -215,7 +215,46 @@ async fn policy_files_load_deny_and_reload(engine: autopmo_test_support::Engine)
     assert!(events.iter().filter(|e| e.event_type.starts_with("authz.policies")).all(|e| e.actor.user_id.is_some()));
 }
 
-api_tests!(a_project_manager_cannot_reach_another_managers_projects, developers_work_only_inside_their_projects);
+/// A change is decided on the project as it is, never on the copy a read
+/// keeps for up to a second: a member removed outside this server's units
+/// of work (by another server, or by the CLI on the same SQLite file; here
+/// by a statement on the store's own pool, which no unit of work
+/// announces) cannot change a task at once, even just after a read put the
+/// project, with them in it, in the cache. Reads see it within the bound.
+async fn a_change_is_decided_on_the_project_as_it_is(app: TestApp) {
+    use reqwest::Method as M;
+    let (dev, dev_token) = app.user("dan", &[Role::Developer]).await;
+    let project = app.create_project("Inside").await["id"].as_str().unwrap().to_owned();
+    app.add_member(&project, dev.id, "member").await;
+    // Not assigned to them: membership alone lets them change it.
+    let task = app.create_task(&project, json!({"title": "Ours"})).await;
+    let task = format!("/api/v1/projects/{project}/tasks/{}", task["id"].as_str().unwrap());
+    let path = format!("/api/v1/projects/{project}");
+    let read = || as_user(&app, &dev_token, M::GET, &path, None);
+    let got = as_user(&app, &dev_token, M::PATCH, &task, Some(json!({"status": "in_progress"}))).await;
+    assert_eq!(got["status"], 200, "a member may: {got}");
+    // After that change (a unit of work), a read keeps the project again.
+    assert_eq!(read().await["status"], 200);
+
+    let mut conn = app.store.read().await.unwrap();
+    sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2")
+        .bind(&project)
+        .bind(dev.id.to_string())
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let got = as_user(&app, &dev_token, M::PATCH, &task, Some(json!({"status": "done"}))).await;
+    assert_eq!(got["status"], 404, "{got}");
+    tokio::time::sleep(autopmo_store::recent::MAX_BOUND).await;
+    assert_eq!(read().await["status"], 404);
+}
+
+api_tests!(
+    a_project_manager_cannot_reach_another_managers_projects,
+    developers_work_only_inside_their_projects,
+    a_change_is_decided_on_the_project_as_it_is
+);
 
 mod policy_files {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

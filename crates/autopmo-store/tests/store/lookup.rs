@@ -76,15 +76,15 @@ async fn request_lookups_answer_what_the_pool_answers(db: TestDb) {
     assert_eq!(store.session_with_user_by_secret("hash-none", Freshness::Recent).await.unwrap(), None);
     // Projects with their members' ids (several, none).
     for p in [&staffed, &empty] {
-        let (project, mut ids) = store.project_with_members(p.id).await.unwrap();
+        let (project, mut ids) = store.project_with_members(p.id, Freshness::Recent).await.unwrap();
         let mut pooled_ids = members::user_ids(&mut conn, p.id).await.unwrap();
         ids.sort();
         pooled_ids.sort();
         assert_eq!(project, projects::get(&mut conn, p.id).await.unwrap());
         assert_eq!(ids, pooled_ids);
     }
-    assert!(store.project_with_members(empty.id).await.unwrap().1.is_empty());
-    assert!(matches!(store.project_with_members(ProjectId::new()).await, Err(StoreError::NotFound)));
+    assert!(store.project_with_members(empty.id, Freshness::Recent).await.unwrap().1.is_empty());
+    assert!(matches!(store.project_with_members(ProjectId::new(), Freshness::Recent).await, Err(StoreError::NotFound)));
     drop(conn);
 
     // What a login reads: the person by login name or email (any case),
@@ -127,7 +127,7 @@ async fn request_lookups_see_every_commit_at_once(db: TestDb) {
         alice_of(store.session_with_user("ses-aw", Freshness::Recent).await.unwrap()).roles,
         vec![Role::ProjectManager]
     );
-    assert_eq!(store.project_with_members(p.id).await.unwrap().1, vec![bob.id.to_string()]);
+    assert_eq!(store.project_with_members(p.id, Freshness::Recent).await.unwrap().1, vec![bob.id.to_string()]);
 
     let later = T0 + time::Duration::minutes(5);
     let mut uow = store.begin().await.unwrap();
@@ -145,7 +145,7 @@ async fn request_lookups_see_every_commit_at_once(db: TestDb) {
     let alice_now = alice_of(store.session_with_user_by_secret("hash-aw", Freshness::Recent).await.unwrap());
     assert_eq!(alice_now.roles, vec![Role::Developer]);
     assert_eq!(alice_now.version, 2);
-    assert!(store.project_with_members(p.id).await.unwrap().1.is_empty());
+    assert!(store.project_with_members(p.id, Freshness::Recent).await.unwrap().1.is_empty());
 }
 
 /// Lookups made while the writer commits in a loop always find a whole
@@ -172,14 +172,14 @@ async fn request_lookups_during_writes_see_committed_rows(db: TestDb) {
     });
     let mut last = 0;
     while !writer.is_finished() {
-        let (project, _) = store.project_with_members(p.id).await.unwrap();
+        let (project, _) = store.project_with_members(p.id, Freshness::Recent).await.unwrap();
         assert!(project.version >= last, "a lookup went back in time: {} after {last}", project.version);
         assert_eq!(project.description.as_str().is_empty(), project.version == 1);
         last = project.version;
         tokio::task::yield_now().await;
     }
     writer.await.unwrap();
-    assert_eq!(store.project_with_members(p.id).await.unwrap().0.version, 61);
+    assert_eq!(store.project_with_members(p.id, Freshness::Recent).await.unwrap().0.version, 61);
 }
 
 /// A session revoked by another process (a second store on the same
@@ -195,7 +195,7 @@ async fn another_process_changes_are_seen_within_the_bound(db: TestDb) {
     let other = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
     let alice = seed_user(&store, "alice").await;
     assert_eq!(store.session_with_user("ses-x", Freshness::Recent).await.unwrap(), None);
-    let before = store.session_cache_generation();
+    let before = store.recent_reads_generation();
     let mut uow = other.begin().await.unwrap();
     sessions::insert(uow.conn(), &session("ses-x", alice.id), "hash-x").await.unwrap();
     uow.commit().await.unwrap();
@@ -209,13 +209,13 @@ async fn another_process_changes_are_seen_within_the_bound(db: TestDb) {
         // Both commits are announced; let the notifications arrive, so that
         // only the bound can make what is read next stale.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while store.session_cache_generation() < before + 2 {
+        while store.recent_reads_generation() < before + 2 {
             assert!(std::time::Instant::now() < deadline, "no notification of the other store's commits");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
     let started = std::time::Instant::now();
-    let generation = store.session_cache_generation();
+    let generation = store.recent_reads_generation();
     assert!(revoked(store.session_with_user("ses-x", Freshness::Current).await.unwrap()));
     // The Current read kept the revoked session: Recent reads see it too.
     assert!(revoked(store.session_with_user("ses-x", Freshness::Recent).await.unwrap()));
@@ -233,7 +233,7 @@ async fn another_process_changes_are_seen_within_the_bound(db: TestDb) {
     let kept = store.session_with_user("ses-x", Freshness::Recent).await.unwrap();
     let fresh = store.session_with_user("ses-x", Freshness::Current).await.unwrap();
     assert!(!revoked(fresh));
-    if started.elapsed() < bound && store.session_cache_generation() == generation {
+    if started.elapsed() < bound && store.recent_reads_generation() == generation {
         assert!(revoked(kept), "within the bound, the entry is the copy read before");
     }
     tokio::time::sleep(bound).await;
@@ -260,13 +260,13 @@ async fn another_servers_commit_is_announced(db: TestDb) {
     sessions::insert(uow.conn(), &session("ses-n", alice.id), "hash-n").await.unwrap();
     uow.commit().await.unwrap();
     assert!(store.session_with_user("ses-n", Freshness::Recent).await.unwrap().unwrap().0.revoked.is_none());
-    let before = store.session_cache_generation();
+    let before = store.recent_reads_generation();
     let mut uow = other.begin().await.unwrap();
     assert!(sessions::revoke(uow.conn(), "ses-n", "admin", T0).await.unwrap());
     uow.commit().await.unwrap();
     // This store commits nothing: only the notification can move it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while store.session_cache_generation() == before {
+    while store.recent_reads_generation() == before {
         assert!(std::time::Instant::now() < deadline, "no notification of the other server's commit");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
@@ -276,9 +276,9 @@ async fn another_servers_commit_is_announced(db: TestDb) {
     let mut uow = store.begin().await.unwrap();
     assert!(!sessions::revoke(uow.conn(), "ses-n", "again", T0).await.unwrap());
     uow.commit().await.unwrap();
-    let after_own = store.session_cache_generation();
+    let after_own = store.recent_reads_generation();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(store.session_cache_generation(), after_own);
+    assert_eq!(store.recent_reads_generation(), after_own);
     other.close().await;
 }
 
@@ -294,35 +294,89 @@ async fn a_slide_leaves_the_cache(db: TestDb) {
     // Connected (and listening) after those commits: it hears only of later ones.
     let other = Store::connect(&StoreOptions::new(db.url.clone())).await.unwrap();
     let cached = store.session_with_user("ses-s", Freshness::Recent).await.unwrap().unwrap().0;
-    let (mine, theirs) = (store.session_cache_generation(), other.session_cache_generation());
+    let (mine, theirs) = (store.recent_reads_generation(), other.recent_reads_generation());
 
     let later = T0 + time::Duration::minutes(2);
     let mut uow = store.begin().await.unwrap();
     uow.only_slides_sessions();
     sessions::touch(uow.conn(), "ses-s", later).await.unwrap();
     uow.commit().await.unwrap();
-    assert_eq!(store.session_cache_generation(), mine);
+    assert_eq!(store.recent_reads_generation(), mine);
     assert_eq!(store.session_with_user("ses-s", Freshness::Recent).await.unwrap().unwrap().0, cached);
     assert_eq!(store.session_with_user("ses-s", Freshness::Current).await.unwrap().unwrap().0.last_seen_at, later);
 
     seed_project(&store, alice.id, "Unrelated").await;
-    assert!(store.session_cache_generation() > mine, "any other unit makes the cache stale");
+    assert!(store.recent_reads_generation() > mine, "any other unit makes the cache stale");
     if store.backend() == Backend::Postgres {
         // The project's commit is announced; the slide was not (had it
         // been, the generation would have moved twice).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while other.session_cache_generation() == theirs {
+        while other.recent_reads_generation() == theirs {
             assert!(std::time::Instant::now() < deadline, "no notification of the project's commit");
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        assert_eq!(other.session_cache_generation(), theirs + 1);
+        assert_eq!(other.recent_reads_generation(), theirs + 1);
     }
     other.close().await;
 }
 
+/// A project read with `Recent` is used again until a unit of work commits
+/// or its own bound has passed (the sessions' bound, zero here, is another
+/// setting; `recent.rs` tests that each kind keeps its own); `Current`
+/// always reads; a zero bound keeps nothing; a missing project is never
+/// kept. (The changes below are made outside any unit of work, by another
+/// connection, so that only the bound can make the copy stale: no such
+/// path exists in the product.)
+async fn projects_are_kept_within_their_bound(db: TestDb) {
+    let bound = std::time::Duration::from_millis(300);
+    let options = StoreOptions {
+        project_cache: bound,
+        session_cache: std::time::Duration::ZERO,
+        ..StoreOptions::new(db.url.clone())
+    };
+    let store = Store::connect(&options).await.unwrap();
+    migrate::migrate(&store, T0).await.unwrap();
+    let off =
+        Store::connect(&StoreOptions { project_cache: std::time::Duration::ZERO, ..StoreOptions::new(db.url.clone()) })
+            .await
+            .unwrap();
+    let alice = seed_user(&store, "alice").await;
+    let p = seed_project(&store, alice.id, "Kept").await;
+    let rename = |to: &'static str| {
+        let off = off.clone();
+        async move {
+            let mut conn = off.read().await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE projects SET name = '{to}' WHERE id = '{}'", p.id)))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+    };
+    let name = |found: Result<(autopmo_domain::Project, Vec<String>), StoreError>| found.unwrap().0.name.to_string();
+
+    let missing = ProjectId::new();
+    assert!(matches!(store.project_with_members(missing, Freshness::Recent).await, Err(StoreError::NotFound)));
+    let started = std::time::Instant::now();
+    let generation = store.recent_reads_generation();
+    assert_eq!(name(store.project_with_members(p.id, Freshness::Recent).await), "Kept");
+    rename("Renamed").await;
+    let kept = name(store.project_with_members(p.id, Freshness::Recent).await);
+    assert_eq!(name(store.project_with_members(p.id, Freshness::Current).await), "Renamed");
+    assert_eq!(name(off.project_with_members(p.id, Freshness::Recent).await), "Renamed", "a zero bound keeps nothing");
+    if started.elapsed() < bound && store.recent_reads_generation() == generation {
+        assert_eq!(kept, "Kept", "within the bound, the entry is the copy read before");
+    }
+    // The Current read was kept; after the bound it is read again.
+    rename("Third").await;
+    tokio::time::sleep(bound).await;
+    assert_eq!(name(store.project_with_members(p.id, Freshness::Recent).await), "Third", "after the bound");
+    off.close().await;
+}
+
 backend_tests!(
     a_slide_leaves_the_cache,
+    projects_are_kept_within_their_bound,
     another_servers_commit_is_announced,
     request_lookups_answer_what_the_pool_answers,
     request_lookups_see_every_commit_at_once,
