@@ -27,7 +27,7 @@
 
 use crate::sessions::Session;
 use autopmo_domain::{Project, User};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -36,10 +36,14 @@ use std::time::{Duration, Instant};
 /// made by another process to take.
 pub const MAX_BOUND: Duration = Duration::from_secs(1);
 
-/// How many entries each kind of read keeps at most. An entry lives a
-/// second, so this is the number of sessions (or projects) used in one
-/// second on one server; beyond it, reads simply are not kept.
-const CAPACITY: usize = 4096;
+/// How many sessions are kept at most. An entry lives a second, so this is
+/// the number of sessions used in one second on one server; beyond it,
+/// reads simply are not kept.
+const SESSIONS: usize = 4096;
+
+/// How many projects are kept at most: as [`SESSIONS`], for the projects
+/// read in one second (a few hundred bytes to a few kilobytes each).
+const PROJECTS: usize = 8192;
 
 /// A session, and its user unless the user is gone.
 pub type SessionUser = (Session, Option<User>);
@@ -64,16 +68,26 @@ struct Entry<V> {
     read_at: Instant,
 }
 
+/// The entries of one kind, and their keys in the order they were kept:
+/// the oldest first, so that making room is taking from the front.
+#[derive(Debug)]
+struct Entries<V> {
+    map: HashMap<String, Entry<V>>,
+    order: VecDeque<(String, Instant)>,
+}
+
 /// One kind of read, kept under one bound.
 #[derive(Debug)]
 pub(crate) struct Kept<V> {
     bound: Duration,
-    entries: Mutex<HashMap<String, Entry<V>>>,
+    capacity: usize,
+    entries: Mutex<Entries<V>>,
 }
 
 impl<V: Clone> Kept<V> {
-    fn new(bound: Duration) -> Self {
-        Self { bound: bound.min(MAX_BOUND), entries: Mutex::default() }
+    fn new(bound: Duration, capacity: usize) -> Self {
+        let entries = Entries { map: HashMap::new(), order: VecDeque::new() };
+        Self { bound: bound.min(MAX_BOUND), capacity, entries: Mutex::new(entries) }
     }
 
     /// The entry for `key`, if it is still good at `generation`.
@@ -82,28 +96,43 @@ impl<V: Clone> Kept<V> {
             return None;
         }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = entries.get(key)?;
+        let entry = entries.map.get(key)?;
         if entry.generation == generation && entry.read_at.elapsed() < self.bound {
             return Some(entry.value.clone());
         }
-        entries.remove(key);
+        entries.map.remove(key);
         None
     }
 
     /// Keeps `value`, read after `generation` was taken, unless `current`
     /// (the generation now) says a change has been committed since.
+    /// Entries that are past their bound or stale leave first, oldest
+    /// first; if the cache is still full of good ones, `value` is not kept.
     fn put(&self, key: &str, value: &V, generation: u64, read_at: Instant, current: u64) {
         if self.bound.is_zero() || generation != current {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= CAPACITY {
-            entries.retain(|_, e| e.generation == current && e.read_at.elapsed() < self.bound);
-            if entries.len() >= CAPACITY {
-                return;
+        let mut guard = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let Entries { map, order } = &mut *guard;
+        while let Some((oldest, kept_at)) = order.front() {
+            // The entry this place was made for, unless a later read of
+            // the same key replaced it (that one has a place further back).
+            let entry = map.get(oldest).filter(|e| e.read_at == *kept_at);
+            if entry.is_some_and(|e| e.generation == current && e.read_at.elapsed() < self.bound) {
+                if order.len() < self.capacity {
+                    break;
+                }
+                return; // full of good entries
+            }
+            let live = entry.is_some();
+            if let Some((oldest, _)) = order.pop_front()
+                && live
+            {
+                map.remove(&oldest);
             }
         }
-        entries.insert(key.to_owned(), Entry { value: value.clone(), generation, read_at });
+        map.insert(key.to_owned(), Entry { value: value.clone(), generation, read_at });
+        order.push_back((key.to_owned(), read_at));
     }
 }
 
@@ -130,9 +159,9 @@ pub(crate) struct RecentReads {
 impl RecentReads {
     pub(crate) fn new(bounds: Bounds) -> Self {
         Self {
-            by_id: Kept::new(bounds.sessions),
-            by_secret: Kept::new(bounds.sessions),
-            projects: Kept::new(bounds.projects),
+            by_id: Kept::new(bounds.sessions, SESSIONS),
+            by_secret: Kept::new(bounds.sessions, SESSIONS),
+            projects: Kept::new(bounds.projects, PROJECTS),
             generation: AtomicU64::new(0),
         }
     }
@@ -244,7 +273,7 @@ mod tests {
     fn a_full_cache_makes_room_from_stale_entries_only() {
         let cache = reads(Duration::from_secs(1));
         let g = cache.generation();
-        for i in 0..CAPACITY {
+        for i in 0..SESSIONS {
             cache.put_session(By::Id, &format!("s{i}"), &session("s"), g, Instant::now());
         }
         cache.put_session(By::Id, "extra", &session("extra"), g, Instant::now());
@@ -254,5 +283,27 @@ mod tests {
         let g = cache.generation();
         cache.put_session(By::Id, "extra", &session("extra"), g, Instant::now());
         assert!(cache.session(By::Id, "extra").is_some(), "stale entries make room");
+    }
+
+    #[test]
+    fn room_is_made_from_the_oldest_and_a_replaced_entry_keeps_its_new_place() {
+        let kept: Kept<u32> = Kept::new(Duration::from_secs(1), 2);
+        let now = Instant::now();
+        let old = now.checked_sub(Duration::from_millis(1500)).expect("before");
+        kept.put("a", &1, 0, old, 0);
+        kept.put("a", &2, 0, now, 0); // read again (a current read)
+        kept.put("b", &3, 0, now, 0);
+        // The first place of "a" was freed without dropping its new entry.
+        assert_eq!((kept.get("a", 0), kept.get("b", 0)), (Some(2), Some(3)));
+        kept.put("c", &4, 0, now, 0);
+        assert_eq!(kept.get("c", 0), None, "two good entries fill it");
+        // Entries past the bound leave, oldest first, and take their places along.
+        let many: Kept<u32> = Kept::new(Duration::from_secs(1), 3);
+        for key in ["x", "y", "z"] {
+            many.put(key, &0, 0, old, 0);
+        }
+        many.put("w", &9, 0, now, 0);
+        let entries = many.entries.lock().expect("not poisoned");
+        assert_eq!((entries.map.len(), entries.order.len()), (1, 1), "every expired entry left");
     }
 }
