@@ -22,7 +22,7 @@ use rusqlite::{Connection, OpenFlags};
 use sqlx::any::AnyRow;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Whether a session read for a request may be one made a moment ago.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,18 +272,8 @@ impl Store {
         joined: &str,
         key: &str,
     ) -> Result<Option<SessionUser>> {
-        let cache = self.recent();
-        if freshness == Freshness::Recent
-            && let Some(hit) = cache.session(by, key)
-        {
-            return Ok(Some(hit));
-        }
-        let (generation, read_at) = (cache.generation(), Instant::now());
-        let found = self.read_session_user(session, joined, key).await?;
-        if let Some(found) = &found {
-            cache.put_session(by, key, found, generation, read_at);
-        }
-        Ok(found)
+        let recent = self.recent();
+        recent.through(recent.sessions(by), key, freshness, self.read_session_user(session, joined, key)).await
     }
 
     async fn read_session_user(&self, session: &str, joined: &str, key: &str) -> Result<Option<SessionUser>> {
@@ -321,15 +311,8 @@ impl Store {
     /// safe request's, never where the answer is a change.
     pub async fn project_with_members(&self, id: ProjectId, freshness: Freshness) -> Result<ProjectMembers> {
         let key = id.to_string();
-        let cache = self.recent();
-        if freshness == Freshness::Recent
-            && let Some(hit) = cache.project(&key)
-        {
-            return Ok(hit);
-        }
-        let (generation, read_at) = (cache.generation(), Instant::now());
-        let found = self.fetch(PROJECT, &key, |r| project_from(r), project_from).await?.ok_or(StoreError::NotFound)?;
-        cache.put_project(&key, &found, generation, read_at);
-        Ok(found)
+        let recent = self.recent();
+        let read = self.fetch(PROJECT, &key, |r| project_from(r), project_from);
+        recent.through(recent.projects(), &key, freshness, read).await?.ok_or(StoreError::NotFound)
     }
 }

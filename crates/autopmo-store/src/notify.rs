@@ -58,7 +58,7 @@ pub(crate) fn spawn_listener(
             .await
             {
                 tracing::warn!(
-                    error = %redact(&e),
+                    error = %crate::db::redact_error(&e),
                     retry_in_secs = wait.as_secs(),
                     "cannot listen for other servers' commits; reads kept here are used for the cache's bound"
                 );
@@ -98,9 +98,4 @@ async fn listen(
             }
         }
     }
-}
-
-/// Driver errors can echo the URL; never let a password through.
-fn redact(error: &sqlx::Error) -> String {
-    crate::db::redact_error(error)
 }

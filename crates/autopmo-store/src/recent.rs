@@ -25,6 +25,8 @@
 //! Nothing missing is kept: a session or a project just created elsewhere
 //! is found at once.
 
+use crate::error::Result;
+use crate::lookup::Freshness;
 use crate::sessions::Session;
 use autopmo_domain::{Project, User};
 use std::collections::{HashMap, VecDeque};
@@ -179,31 +181,52 @@ impl RecentReads {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn sessions(&self, by: By) -> &Kept<SessionUser> {
+    /// The sessions found by one kind of key.
+    pub(crate) fn sessions(&self, by: By) -> &Kept<SessionUser> {
         match by {
             By::Id => &self.by_id,
             By::Secret => &self.by_secret,
         }
     }
 
-    /// The session found by `key`, if its entry is still good.
-    pub(crate) fn session(&self, by: By, key: &str) -> Option<SessionUser> {
-        self.sessions(by).get(key, self.generation())
+    /// The projects, by id.
+    pub(crate) fn projects(&self) -> &Kept<ProjectMembers> {
+        &self.projects
     }
 
-    /// Keeps a session read from the database after `generation` was taken.
-    pub(crate) fn put_session(&self, by: By, key: &str, value: &SessionUser, generation: u64, read_at: Instant) {
-        self.sessions(by).put(key, value, generation, read_at, self.generation());
+    /// The entry for `key` in `kept`, if it is still good.
+    fn get<V: Clone>(&self, kept: &Kept<V>, key: &str) -> Option<V> {
+        kept.get(key, self.generation())
     }
 
-    /// The project `id`, if its entry is still good.
-    pub(crate) fn project(&self, id: &str) -> Option<ProjectMembers> {
-        self.projects.get(id, self.generation())
+    /// Keeps in `kept` a value read from the database after `generation`
+    /// was taken.
+    fn put<V: Clone>(&self, kept: &Kept<V>, key: &str, value: &V, generation: u64, read_at: Instant) {
+        kept.put(key, value, generation, read_at, self.generation());
     }
 
-    /// Keeps a project read from the database after `generation` was taken.
-    pub(crate) fn put_project(&self, id: &str, value: &ProjectMembers, generation: u64, read_at: Instant) {
-        self.projects.put(id, value, generation, read_at, self.generation());
+    /// The value for `key`: the entry in `kept` when `freshness` allows it
+    /// and it is good, else what `read` finds (then kept, unless a change
+    /// was committed while it read). `read` has not started yet: a future
+    /// runs only when awaited, after the generation is taken here.
+    pub(crate) async fn through<V: Clone>(
+        &self,
+        kept: &Kept<V>,
+        key: &str,
+        freshness: Freshness,
+        read: impl Future<Output = Result<Option<V>>>,
+    ) -> Result<Option<V>> {
+        if freshness == Freshness::Recent
+            && let Some(hit) = self.get(kept, key)
+        {
+            return Ok(Some(hit));
+        }
+        let (generation, read_at) = (self.generation(), Instant::now());
+        let found = read.await?;
+        if let Some(found) = &found {
+            self.put(kept, key, found, generation, read_at);
+        }
+        Ok(found)
     }
 }
 
@@ -237,17 +260,17 @@ mod tests {
     fn an_entry_is_used_until_a_commit_or_the_bound() {
         let cache = reads(Duration::from_secs(1));
         let g = cache.generation();
-        cache.put_session(By::Id, "s1", &session("s1"), g, Instant::now());
-        assert_eq!(cache.session(By::Id, "s1").map(|v| v.0.id), Some("s1".to_owned()));
+        cache.put(cache.sessions(By::Id), "s1", &session("s1"), g, Instant::now());
+        assert_eq!(cache.get(cache.sessions(By::Id), "s1").map(|v| v.0.id), Some("s1".to_owned()));
         // The same key by the other kind of credential is another entry.
-        assert!(cache.session(By::Secret, "s1").is_none());
+        assert!(cache.get(cache.sessions(By::Secret), "s1").is_none());
         cache.invalidate();
-        assert!(cache.session(By::Id, "s1").is_none(), "a commit makes every entry stale");
+        assert!(cache.get(cache.sessions(By::Id), "s1").is_none(), "a commit makes every entry stale");
 
         let g = cache.generation();
         let old = Instant::now().checked_sub(Duration::from_millis(1001)).expect("a second ago");
-        cache.put_session(By::Id, "s1", &session("s1"), g, old);
-        assert!(cache.session(By::Id, "s1").is_none(), "an entry older than the bound is not used");
+        cache.put(cache.sessions(By::Id), "s1", &session("s1"), g, old);
+        assert!(cache.get(cache.sessions(By::Id), "s1").is_none(), "an entry older than the bound is not used");
     }
 
     #[test]
@@ -255,8 +278,8 @@ mod tests {
         let cache = reads(Duration::from_secs(1));
         let before = cache.generation();
         cache.invalidate(); // committed while the read was under way
-        cache.put_session(By::Id, "s1", &session("s1"), before, Instant::now());
-        assert!(cache.session(By::Id, "s1").is_none());
+        cache.put(cache.sessions(By::Id), "s1", &session("s1"), before, Instant::now());
+        assert!(cache.get(cache.sessions(By::Id), "s1").is_none());
     }
 
     #[test]
@@ -264,8 +287,8 @@ mod tests {
         assert_eq!(reads(Duration::from_secs(60)).by_id.bound, MAX_BOUND);
         // Sessions kept, projects not: each kind has its own bound.
         let off = RecentReads::new(Bounds { sessions: Duration::ZERO, projects: MAX_BOUND });
-        off.put_session(By::Id, "s1", &session("s1"), off.generation(), Instant::now());
-        assert!(off.session(By::Id, "s1").is_none());
+        off.put(off.sessions(By::Id), "s1", &session("s1"), off.generation(), Instant::now());
+        assert!(off.get(off.sessions(By::Id), "s1").is_none());
         assert_eq!(off.projects.bound, MAX_BOUND);
     }
 
@@ -274,15 +297,15 @@ mod tests {
         let cache = reads(Duration::from_secs(1));
         let g = cache.generation();
         for i in 0..SESSIONS {
-            cache.put_session(By::Id, &format!("s{i}"), &session("s"), g, Instant::now());
+            cache.put(cache.sessions(By::Id), &format!("s{i}"), &session("s"), g, Instant::now());
         }
-        cache.put_session(By::Id, "extra", &session("extra"), g, Instant::now());
-        assert!(cache.session(By::Id, "extra").is_none(), "full of good entries: the new one is not kept");
-        assert!(cache.session(By::Id, "s0").is_some());
+        cache.put(cache.sessions(By::Id), "extra", &session("extra"), g, Instant::now());
+        assert!(cache.get(cache.sessions(By::Id), "extra").is_none(), "full of good entries: the new one is not kept");
+        assert!(cache.get(cache.sessions(By::Id), "s0").is_some());
         cache.invalidate();
         let g = cache.generation();
-        cache.put_session(By::Id, "extra", &session("extra"), g, Instant::now());
-        assert!(cache.session(By::Id, "extra").is_some(), "stale entries make room");
+        cache.put(cache.sessions(By::Id), "extra", &session("extra"), g, Instant::now());
+        assert!(cache.get(cache.sessions(By::Id), "extra").is_some(), "stale entries make room");
     }
 
     #[test]

@@ -46,8 +46,9 @@ struct Inner {
     backend: Backend,
     pool: AnyPool,
     state: Arc<Mutex<State>>,
-    /// Units released into the open transaction, each with whether it may
-    /// have changed a session, a user or a role.
+    /// Units released into the open transaction, each with whether its
+    /// commit makes the cache of recent reads stale
+    /// ([`UnitOfWork::only_slides_sessions`]).
     waiters: SyncMutex<Vec<(oneshot::Sender<Outcome>, bool)>>,
     /// Events waiting to be written by the flusher.
     batches: SyncMutex<Vec<Batch>>,
@@ -247,9 +248,10 @@ async fn flush_loop(inner: Arc<Inner>) {
         if !records.is_empty() {
             outcome = write_batches(&inner, &mut state, records).await;
         }
-        // Whether a unit of this commit may have changed a session, a user
-        // or a role: then no session read before it is used again, here or
-        // (told by the announcement) on other servers.
+        // Whether a unit of this commit may have changed what requests read
+        // (a session, a user, a role, a project, a membership): then nothing
+        // read before it is used again, here or (told by the announcement)
+        // on other servers.
         let stale = waiters.iter().any(|(_, stales)| *stales);
         let announce = if stale { inner.announce.as_deref() } else { None };
         let outcome = match outcome {
@@ -380,7 +382,8 @@ pub struct UnitOfWork {
     guard: Option<OwnedMutexGuard<State>>,
     head_before: Option<ChainHead>,
     writer: Writer,
-    /// Its commit makes the session cache stale (unless told otherwise).
+    /// Its commit makes the cache of recent reads stale (unless told
+    /// otherwise).
     stales: bool,
 }
 
@@ -402,11 +405,11 @@ impl UnitOfWork {
         self.writer.inner.backend
     }
 
-    /// Declares that this unit changes nothing a session read for a request
-    /// holds that a stale copy could wrongly grant: it only slides a
-    /// session's idle timeout forward. Its commit then leaves the session
-    /// cache of recent reads (`crate::recent`) as it is, here and on other servers.
-    /// Every other unit makes it stale.
+    /// Declares that this unit changes nothing a kept read holds that a
+    /// stale copy could wrongly grant: it only slides a session's idle
+    /// timeout forward. Its commit then leaves the cache of recent reads
+    /// (`crate::recent`) as it is, here and on other servers. Every other
+    /// unit makes it stale.
     pub fn only_slides_sessions(&mut self) {
         self.stales = false;
     }

@@ -40,6 +40,10 @@ async fn a_project_manager_cannot_reach_another_managers_projects(app: TestApp) 
     let hers = create_as(&app, &alice, "Alice's").await;
     let his = create_as(&app, &bob, "Bob's").await;
     let guessed = autopmo_domain::ProjectId::new().to_string();
+    // Alice reads hers first, so the server keeps it for reads: a kept
+    // project is decided for each caller anew.
+    let first = as_user(&app, &alice, M::GET, &format!("/api/v1/projects/{hers}"), None).await;
+    assert_eq!(first["status"], 200, "{first}");
     // Reading, changing, deleting hers — or an id that exists nowhere —
     // all look alike to Bob: no such project.
     for id in [&hers, &guessed] {
