@@ -11,7 +11,9 @@
 //! - for projects, the list filter agrees with the per-item decision, as
 //!   `Authorizer::project_scope` documents: `scope.matches(p)` ==
 //!   `decide(…, Target::Project(p), …).allowed`;
-//! - `Scope::simplify` does not change which projects match.
+//! - `Scope::simplify` does not change which projects match;
+//! - `decide`, which evaluates the conditions itself, makes the decision
+//!   Cedar makes on the compiled policies (`decide_with_cedar`).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -260,7 +262,14 @@ fuzz_target!(|input: Input| {
     let simple = scope.clone().simplify();
     for p in input.projects.iter().take(8) {
         let p = p.attrs();
-        let decision = authz.decide(&subject, Permission::PROJECTS_READ, &Target::Project(p.clone()), &request);
+        let target = Target::Project(p.clone());
+        let decision = authz.decide(&subject, Permission::PROJECTS_READ, &target, &request);
+        let cedar = authz.decide_with_cedar(&subject, Permission::PROJECTS_READ, &target, &request);
+        assert_eq!(
+            (decision.allowed, decision.reason, &decision.policies, decision.errors.is_empty()),
+            (cedar.allowed, cedar.reason, &cedar.policies, cedar.errors.is_empty()),
+            "decide and Cedar disagree on {p:?}\ncondition: {condition}"
+        );
         assert_eq!(
             scope.matches(&p),
             decision.allowed,

@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod cedar;
 mod decide;
 mod entities;
 mod error;
+mod evaluate;
 mod expr;
 mod matrix;
 mod permission;

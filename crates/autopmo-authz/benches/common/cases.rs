@@ -142,18 +142,26 @@ impl Cases {
     }
 
     /// Checks the case's answer, warms up, and times [`ROUNDS`] decisions
-    /// (sorted). `Err` names a case decided against expectation.
-    pub fn time(&self, case: &Case<'_>) -> Result<Vec<Duration>, String> {
-        if case.authz.decide(case.who, case.permission, case.target, &self.req).allowed != case.allowed {
+    /// (sorted) by `decide`, or by `decide_with_cedar` when `cedar`. `Err`
+    /// names a case decided against expectation.
+    pub fn time(&self, case: &Case<'_>, cedar: bool) -> Result<Vec<Duration>, String> {
+        let decide = |who: &Subject, target: &Target| {
+            if cedar {
+                case.authz.decide_with_cedar(who, case.permission, target, &self.req)
+            } else {
+                case.authz.decide(who, case.permission, target, &self.req)
+            }
+        };
+        if decide(case.who, case.target).allowed != case.allowed {
             return Err(format!("case {:?} decided unexpectedly", case.name));
         }
         for _ in 0..1_000 {
-            black_box(case.authz.decide(case.who, case.permission, case.target, &self.req));
+            black_box(decide(case.who, case.target));
         }
         let mut times = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {
             let start = Instant::now();
-            black_box(case.authz.decide(black_box(case.who), case.permission, black_box(case.target), &self.req));
+            black_box(decide(black_box(case.who), black_box(case.target)));
             times.push(start.elapsed());
         }
         times.sort();

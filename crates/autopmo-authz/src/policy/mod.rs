@@ -119,6 +119,8 @@ pub struct PolicySet {
     needs: Vec<AttrSet>,
     /// Per (type, action), the string literals its policies contain.
     strings: Vec<Vec<String>>,
+    /// Per (type, action), the indexes into `policies` of the policies about it.
+    by_slot: Vec<Vec<usize>>,
 }
 
 impl PolicySet {
@@ -144,6 +146,7 @@ impl PolicySet {
             cedar_source: String::new(),
             needs: vec![AttrSet::default(); SLOTS],
             strings: vec![Vec::new(); SLOTS],
+            by_slot: vec![Vec::new(); SLOTS],
         }
     }
 
@@ -187,6 +190,11 @@ impl PolicySet {
                 }
                 if let Some(needs) = set.needs.get_mut(slot(t, action)) {
                     *needs = needs.union(reads);
+                }
+                if let Some(about) = set.by_slot.get_mut(slot(t, action))
+                    && about.last() != Some(&index)
+                {
+                    about.push(index);
                 }
                 if let Some(known) = set.strings.get_mut(slot(t, action)) {
                     known.extend(strings.iter().cloned());
@@ -263,6 +271,12 @@ impl PolicySet {
     /// The Cedar policies for `action` on type `t`.
     pub(crate) fn cedar_for(&self, t: ResourceType, action: Action) -> Option<&cedar_policy::PolicySet> {
         self.cedar.get(slot(t, action))
+    }
+
+    /// The policies about `action` on type `t`, in file order.
+    pub(crate) fn about(&self, t: ResourceType, action: Action) -> impl Iterator<Item = &Policy> {
+        let about = self.by_slot.get(slot(t, action)).map_or(&[][..], Vec::as_slice);
+        about.iter().filter_map(|i| self.policies.get(*i))
     }
 
     /// The attributes the policies for `action` on type `t` read.

@@ -8,6 +8,7 @@
 )]
 
 mod decisions;
+mod engines;
 mod helpers;
 mod loading;
 mod matrix;

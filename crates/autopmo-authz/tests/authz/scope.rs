@@ -71,30 +71,6 @@ fn scope_matches_projects() {
     assert!(!Scope::Or(vec![Scope::IdIs("p2".into()), Scope::Nothing]).matches(&p));
 }
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
-
 const USERS: [&str; 4] = ["u1", "u2", "u3", "u4"];
 const BUDGETS: [&str; 5] = ["0", "999999.99", "1000000", "1000000.5", "2500000"];
 const STATUSES: [&str; 3] = ["active", "on_hold", "proposed"];
