@@ -13,11 +13,18 @@
 //!   `decide(…, Target::Project(p), …).allowed`;
 //! - `Scope::simplify` does not change which projects match;
 //! - `decide`, which evaluates the conditions itself, makes the decision
-//!   Cedar makes on the compiled policies (`decide_with_cedar`).
+//!   Cedar makes on the compiled policies (`decide_with_cedar`), for the
+//!   project and, when the policies are about every type with a project,
+//!   for a task, a report and an approval in it and an approval without one.
 #![no_main]
 
 use arbitrary::Arbitrary;
-use autopmo_authz::{Authorizer, Matrix, Permission, PolicySet, ProjectAttrs, RequestAttrs, Subject, Target};
+use std::sync::LazyLock;
+
+use autopmo_authz::{
+    Action, ApprovalAttrs, Authorizer, Decision, Matrix, Permission, PolicySet, ProjectAttrs, RequestAttrs,
+    ResourceType, Subject, Target, TaskAttrs,
+};
 use autopmo_domain::Role;
 use libfuzzer_sys::fuzz_target;
 use rust_decimal::Decimal;
@@ -214,6 +221,8 @@ struct Input {
     condition: Condition,
     /// The fuzzed policy denies (next to an allow-all) instead of allowing.
     deny: bool,
+    /// The policies are about projects, tasks, reports and approvals.
+    every_type: bool,
     any_role: bool,
     mfa: bool,
     ip: Option<String>,
@@ -225,22 +234,47 @@ fn yaml_string(s: &str) -> String {
     serde_json::to_string(s).expect("a string serializes")
 }
 
+/// A project manager holds every permission: the policies alone decide.
+static OPEN: LazyLock<Matrix> = LazyLock::new(|| {
+    let all: Vec<String> = Permission::catalog().iter().map(|p| format!("\"{p}\"")).collect();
+    Matrix::from_toml(&format!("[roles]\nproject_manager = [{}]\n", all.join(", "))).expect("the open matrix loads")
+});
+
+/// `decide` and `decide_with_cedar` agree (not on the wording of an error).
+fn same_decision(
+    authz: &Authorizer,
+    subject: &Subject,
+    permission: Permission,
+    target: &Target,
+    r: &RequestAttrs,
+) -> Decision {
+    let decision = authz.decide(subject, permission, target, r);
+    let cedar = authz.decide_with_cedar(subject, permission, target, r);
+    assert_eq!(
+        (decision.allowed, decision.reason, &decision.policies, decision.errors.is_empty()),
+        (cedar.allowed, cedar.reason, &cedar.policies, cedar.errors.is_empty()),
+        "decide and Cedar disagree on {permission} for {target:?}"
+    );
+    decision
+}
+
 fuzz_target!(|input: Input| {
     let condition = match &input.condition {
         Condition::Text(t) => t.clone(),
         Condition::Grammar(ast) => ast.text(),
     };
     let roles = if input.any_role { "[\"*\"]" } else { "[project_manager]" };
+    let types = if input.every_type { "[project, task, report, approval]" } else { "[project]" };
     let mut yaml = String::from("policies:\n");
     if input.deny {
-        yaml.push_str(
+        yaml.push_str(&format!(
             "  - name: base\n    description: everyone reads\n    effect: allow\n    subjects:\n      roles: [\"*\"]\n    \
-             resources:\n      types: [project]\n    actions: [read]\n",
-        );
+             resources:\n      types: {types}\n    actions: [read]\n",
+        ));
     }
     yaml.push_str(&format!(
         "  - name: fuzzed\n    description: the fuzzed condition\n    effect: {}\n    subjects:\n      roles: {roles}\n    \
-         resources:\n      types: [project]\n    conditions:\n      - {}\n    actions: [read]\n",
+         resources:\n      types: {types}\n    conditions:\n      - {}\n    actions: [read]\n",
         if input.deny { "deny" } else { "allow" },
         yaml_string(&condition),
     ));
@@ -255,21 +289,41 @@ fuzz_target!(|input: Input| {
             return;
         }
     };
-    let authz = Authorizer::new(Matrix::builtin(), set);
+    let authz = Authorizer::new(OPEN.clone(), set);
     let subject = Subject { id: USER.into(), username: "alice".into(), roles: vec![Role::ProjectManager] };
     let request = RequestAttrs { ip: input.ip.clone(), method: "GET".into(), mfa: input.mfa };
     let scope = authz.project_scope(&subject, Permission::PROJECTS_READ, &request);
     let simple = scope.clone().simplify();
     for p in input.projects.iter().take(8) {
         let p = p.attrs();
-        let target = Target::Project(p.clone());
-        let decision = authz.decide(&subject, Permission::PROJECTS_READ, &target, &request);
-        let cedar = authz.decide_with_cedar(&subject, Permission::PROJECTS_READ, &target, &request);
-        assert_eq!(
-            (decision.allowed, decision.reason, &decision.policies, decision.errors.is_empty()),
-            (cedar.allowed, cedar.reason, &cedar.policies, cedar.errors.is_empty()),
-            "decide and Cedar disagree on {p:?}\ncondition: {condition}"
-        );
+        let decision =
+            same_decision(&authz, &subject, Permission::PROJECTS_READ, &Target::Project(p.clone()), &request);
+        if input.every_type {
+            let read = |t| Permission::new(t, Action::Read);
+            let task = TaskAttrs {
+                id: PROJECT.into(),
+                assignee_id: p.member_ids.first().cloned(),
+                status: p.status.clone(),
+                project: p.clone(),
+            };
+            let approval = |project| ApprovalAttrs {
+                id: OTHER.into(),
+                requester_id: p.owner_id.clone(),
+                status: "pending".into(),
+                project,
+            };
+            same_decision(&authz, &subject, read(ResourceType::Task), &Target::Task(task), &request);
+            same_decision(&authz, &subject, read(ResourceType::Report), &Target::Report(p.clone()), &request);
+            for project in [Some(p.clone()), None] {
+                same_decision(
+                    &authz,
+                    &subject,
+                    read(ResourceType::Approval),
+                    &Target::Approval(approval(project)),
+                    &request,
+                );
+            }
+        }
         assert_eq!(
             scope.matches(&p),
             decision.allowed,

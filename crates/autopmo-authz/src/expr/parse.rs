@@ -274,9 +274,27 @@ impl Parser {
     }
 }
 
+/// The most `and`, `or`, `not` and `(` one condition may hold. It bounds
+/// the depth of its tree, and so the recursion of everything that walks it
+/// (the type checker, the compiler, the evaluator, dropping it): a policy
+/// file cannot exhaust a thread's stack, at load or at a decision.
+const MAX_OPERATORS: usize = 100;
+
 /// Parses one condition (not yet type-checked).
 pub(crate) fn parse(src: &str) -> Result<Expr, ExprError> {
-    let mut p = Parser { toks: lex(src)?, next: 0 };
+    let toks = lex(src)?;
+    let nesting =
+        |t: &Tok| matches!(t, Tok::LParen) || matches!(t, Tok::Word(w) if matches!(w.as_str(), "and" | "or" | "not"));
+    if let Some((_, pos)) = toks.iter().filter(|(t, _)| nesting(t)).nth(MAX_OPERATORS) {
+        return Err(ExprError::new(
+            *pos,
+            format!(
+                "a condition may hold at most {MAX_OPERATORS} of `and`, `or`, `not` and `(`; \
+                 split it into several conditions (all of them must hold) or use a list with `in`"
+            ),
+        ));
+    }
+    let mut p = Parser { toks, next: 0 };
     if p.peek().0 == &Tok::End {
         return Err(ExprError::new(0, "empty condition"));
     }
@@ -328,6 +346,20 @@ mod tests {
         assert_eq!(err("user.id in []").0, 12);
         assert_eq!(err("  ").1, "empty condition");
         assert!(err("project.foo == 'x'").1.starts_with("unknown attribute project.foo; known: user.id"));
+    }
+
+    #[test]
+    fn conditions_cannot_nest_without_bound() {
+        let deep = format!("{}request.mfa{}", "(".repeat(100_000), ")".repeat(100_000));
+        let (pos, message) = err(&deep);
+        assert_eq!(pos, 100);
+        assert!(message.contains("at most 100 of `and`, `or`, `not` and `(`"), "{message}");
+        assert!(parse(&format!("{}request.mfa", "not ".repeat(101))).is_err());
+        assert!(parse(&vec!["request.mfa"; 102].join(" or ")).is_err());
+        // Up to the bound is fine, and lists do not count.
+        let list = format!("request.ip in [{}]", vec!["'x'"; 1_000].join(", "));
+        parse(&format!("{}{list}", "not ".repeat(99))).unwrap();
+        parse(&vec!["request.mfa"; 101].join(" and ")).unwrap();
     }
 
     #[test]
