@@ -1,6 +1,8 @@
-//! Builds the Cedar request (principal, resource, context) for one
-//! decision, directly as Cedar values: no JSON, no schema check per request,
-//! and only the attributes the policies for the resource type read.
+//! Builds the Cedar request (principal, resource, context) for one decision
+//! made through Cedar (`Authorizer::decide_with_cedar`, the reference the
+//! decision's own evaluator is tested against), directly as Cedar values: no
+//! JSON, no schema check per request, and only the attributes the policies
+//! for the resource type read.
 
 use std::collections::HashSet;
 use std::str::FromStr;

@@ -115,7 +115,7 @@ pub struct PolicySet {
     pub(crate) ids: HashMap<PolicyId, (usize, Effect)>,
     cedar_source: String,
     /// Per (type, action), the attributes its policies read: a request
-    /// carries only those (building Cedar values is most of a decision's cost).
+    /// carries only those to Cedar (building Cedar values is most of its cost).
     needs: Vec<AttrSet>,
     /// Per (type, action), the string literals its policies contain.
     strings: Vec<Vec<String>>,
