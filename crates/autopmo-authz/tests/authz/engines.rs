@@ -128,25 +128,9 @@ fn condition(rng: &mut Rng, reads: Reads, depth: usize) -> String {
 fn random_policies(rng: &mut Rng) -> String {
     let mut yaml = String::from("policies:\n");
     for i in 0..1 + rng.below(6) {
-        let roles: Vec<&str> = if rng.chance(25) {
-            vec!["\"*\""]
-        } else {
-            (0..1 + rng.below(3))
-                .map(|_| rng.pick(Role::ALL).as_str())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect()
-        };
-        let effect = if rng.chance(70) { "allow" } else { "deny" };
         let (types, reads, actions) = *rng.pick(&GROUPS);
         let actions = if rng.chance(40) { "[\"*\"]" } else { *rng.pick(actions) };
-        yaml.push_str(&format!(
-            "  - name: p{i}\n    effect: {effect}\n    subjects:\n      roles: [{}]\n    resources:\n      types: {types}\n    actions: {actions}\n    conditions:\n",
-            roles.join(", ")
-        ));
-        for _ in 0..rng.below(3) {
-            yaml.push_str(&format!("      - '{}'\n", condition(rng, reads, 3)));
-        }
+        yaml.push_str(&random_policy(rng, i, types, actions, |rng| condition(rng, reads, 3)));
     }
     yaml
 }

@@ -90,3 +90,33 @@ impl Rng {
         self.below(100) < percent
     }
 }
+
+/// The YAML of one random policy, `p{i}`, about `types` and `actions`: any
+/// role (a quarter of the time) or one to three roles, allow (70 %) or deny,
+/// and up to two conditions made by `condition`.
+pub fn random_policy(
+    rng: &mut Rng,
+    i: usize,
+    types: &str,
+    actions: &str,
+    mut condition: impl FnMut(&mut Rng) -> String,
+) -> String {
+    let roles: Vec<&str> = if rng.chance(25) {
+        vec!["\"*\""]
+    } else {
+        (0..1 + rng.below(3))
+            .map(|_| rng.pick(Role::ALL).as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    let effect = if rng.chance(70) { "allow" } else { "deny" };
+    let mut yaml = format!(
+        "  - name: p{i}\n    effect: {effect}\n    subjects:\n      roles: [{}]\n    resources:\n      types: {types}\n    actions: {actions}\n    conditions:\n",
+        roles.join(", ")
+    );
+    for _ in 0..rng.below(3) {
+        yaml.push_str(&format!("      - '{}'\n", condition(rng)));
+    }
+    yaml
+}
